@@ -1,0 +1,1 @@
+"""desktop_chat.client: (arrives with a later issue)."""

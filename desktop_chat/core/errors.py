@@ -1,0 +1,19 @@
+"""The core's exceptions: one root, and one subclass per kind of bad input."""
+
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    """Root of every exception raised by desktop_chat.core."""
+
+
+class InvalidPathError(CoreError):
+    """A data-tree path or key breaks Firebase's rules for keys and depth."""
+
+
+class InvalidDataError(CoreError):
+    """A value cannot be stored: wrong type, bad key, too deep, unknown server value."""
+
+
+class InvalidQueryError(CoreError):
+    """Query parameters that Firebase would refuse."""

@@ -1,0 +1,108 @@
+"""The data tree in memory: reading, replacing and deleting at a path, and listing its leaves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import cast
+
+import orjson
+
+from desktop_chat.core.paths import Path
+from desktop_chat.core.values import Node
+
+__all__ = ["Replaced", "get", "is_branch", "iter_leaves", "set_in", "storage_key"]
+
+
+def is_branch(node: Node) -> bool:
+    """True for an object with children (not a leaf, not a leaf carrying a priority)."""
+    return isinstance(node, dict) and ".value" not in node
+
+
+def get(root: Node, path: Path) -> Node:
+    """The value stored at *path*, or None."""
+    node = root
+    for key in path:
+        if not is_branch(node):
+            return None
+        node = node.get(key)
+        if node is None:
+            return None
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """What one set changed: the highest location whose old value is gone, and that value.
+
+    Usually ``path`` is where the write happened; when the write went below a leaf, it is that
+    leaf's path, since the leaf had to become an object. Setting ``old`` back at ``path`` undoes
+    the write.
+    """
+
+    root: Node
+    path: Path
+    old: Node
+
+
+def _empty(node: dict[str, Node]) -> bool:
+    return not node or (len(node) == 1 and ".priority" in node)
+
+
+def set_in(root: Node, path: Path, value: Node) -> Replaced:
+    """Put *value* (None deletes) at *path*, mutating objects along the way.
+
+    Returns the new root and what was replaced. Objects that become empty are removed, as Firebase
+    never stores an empty object. The replaced old value is detached, never mutated.
+    """
+    if not path:
+        return Replaced(value, (), root)
+    if not is_branch(root):
+        if value is None:
+            return Replaced(root, path, None)
+        return Replaced(set_in({}, path, value).root, (), root)
+    node: dict[str, Node] = root
+    parents: list[tuple[dict[str, Node], str]] = []
+    for depth, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if not is_branch(child):
+            if value is None:
+                return Replaced(root, path, None)
+            node[key] = set_in({}, path[depth + 1 :], value).root
+            return Replaced(root, path[: depth + 1], child)
+        parents.append((node, key))
+        node = cast(dict[str, Node], child)
+    last = path[-1]
+    old = node.get(last)
+    if value is None:
+        node.pop(last, None)
+        while parents and _empty(node):
+            node, key = parents.pop()
+            del node[key]
+        if _empty(root):
+            return Replaced(None, path, old)
+    else:
+        node[last] = value
+    return Replaced(root, path, old)
+
+
+def storage_key(path: Path) -> str:
+    """The row key of a location in the store: keys joined by ``/``, the root being ``""``."""
+    return "/".join(path)
+
+
+def iter_leaves(node: Node, path: Path) -> Iterator[tuple[str, bytes]]:
+    """Each leaf under *node* (stored at *path*) as (storage key, JSON bytes)."""
+    if isinstance(node, dict):
+        prefix = storage_key(path)
+        stack: list[tuple[str, dict[str, Node]]] = [(prefix, node)]
+        while stack:
+            base, branch = stack.pop()
+            for key, child in branch.items():
+                child_key = f"{base}/{key}" if base else key
+                if isinstance(child, dict):
+                    stack.append((child_key, child))
+                else:
+                    yield child_key, orjson.dumps(child)
+    elif node is not None:
+        yield storage_key(path), orjson.dumps(node)

@@ -1,0 +1,118 @@
+"""The server process: one aiohttp application on one port, started and stopped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from desktop_chat.server.access import Access
+from desktop_chat.server.database import Database
+from desktop_chat.server.datadir import DataDir
+from desktop_chat.server.hub import Hub
+from desktop_chat.server.rest import RestApi, RestSettings
+from desktop_chat.server.store import Durability, Store
+
+__all__ = ["DATABASE_KEY", "Server", "ServerConfig", "serve"]
+
+log = logging.getLogger("desktop_chat.server")
+
+DATABASE_KEY: web.AppKey[Database] = web.AppKey("database", Database)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything `desktop-chat-server serve` takes."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9000
+    namespace: str = "desktop-chat"
+    emulator_admin: bool = False
+    keep_alive: float = 30.0
+    max_body: int = 16 * 1024 * 1024
+    stream_buffer: int = 4 * 1024 * 1024
+    durability: Durability = "normal"
+
+
+class Server:
+    """Owns the data dir, the store, the database and the HTTP listener."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.data_dir = DataDir(config.data_dir)
+        self.db: Database | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        config = self.config
+        self.data_dir.create()
+        self.data_dir.lock()
+        try:
+            store = await asyncio.to_thread(Store, self.data_dir.store_file, config.durability)
+            self.db = Database(store, Hub())
+            await self.db.start()
+            access = Access(self.data_dir.admin_secret(), config.emulator_admin)
+            api = RestApi(
+                self.db,
+                access,
+                RestSettings(
+                    config.namespace, config.max_body, config.keep_alive, config.stream_buffer
+                ),
+            )
+            app = web.Application(client_max_size=config.max_body + 1)
+            app[DATABASE_KEY] = self.db
+            app.router.add_route("*", "/{tail:.*}", api.handle)
+            self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+            await self._runner.setup()
+            self._site = web.TCPSite(
+                self._runner, config.host, config.port, backlog=1024, shutdown_timeout=5.0
+            )
+            await self._site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1]) if addresses else config.port
+
+    async def stop(self) -> None:
+        """Stop accepting, finish accepted writes, close streams and the store, free the dir."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.data_dir.unlock()
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run until SIGTERM or SIGINT, then shut down cleanly."""
+    server = Server(config)
+    await server.start()
+    print(f"listening on http://{config.host}:{server.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if sys.platform != "win32":
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if sys.platform != "win32":
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signum)
+        await server.stop()

@@ -1,0 +1,131 @@
+"""`desktop-chat-server`: serve, export and import, with errors in words and no tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from desktop_chat.server.app import ServerConfig, serve
+from desktop_chat.server.datadir import default_data_dir
+from desktop_chat.server.errors import ServerError
+from desktop_chat.server.transfer import export_tree, import_tree
+
+__all__ = ["main"]
+
+log = logging.getLogger("desktop_chat.server")
+COMMANDS = ("serve", "export", "import")
+
+
+def _size(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of bytes")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="desktop-chat-server",
+        description="A Firebase-compatible Realtime Database server on SQLite.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the server (the default)")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=9000, help="0 picks a free port")
+    serve_cmd.add_argument("--data-dir", type=Path, default=None)
+    serve_cmd.add_argument(
+        "--namespace", default="desktop-chat", help="the database name clients give as ?ns="
+    )
+    serve_cmd.add_argument(
+        "--emulator-admin",
+        action="store_true",
+        help="treat 'Authorization: Bearer owner' as admin (tests only)",
+    )
+    serve_cmd.add_argument(
+        "--keep-alive",
+        type=float,
+        default=30.0,
+        help="seconds between keep-alive events on idle streams",
+    )
+    serve_cmd.add_argument(
+        "--max-body",
+        type=_size,
+        default=16 * 1024 * 1024,
+        help="largest accepted request body in bytes",
+    )
+    serve_cmd.add_argument(
+        "--stream-buffer",
+        type=_size,
+        default=4 * 1024 * 1024,
+        help="bytes a stream may fall behind before it is closed",
+    )
+    serve_cmd.add_argument(
+        "--durability",
+        choices=("normal", "full"),
+        default="normal",
+        help="SQLite synchronous mode: normal survives a crash of the "
+        "process, full also a power loss",
+    )
+    serve_cmd.add_argument("--log-level", default="INFO")
+    for name, text in (
+        ("export", "write the whole tree as JSON to stdout"),
+        ("import", "replace the whole tree with a JSON export file"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--data-dir", type=Path, default=None)
+        if name == "import":
+            sub.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0] not in (*COMMANDS, "-h", "--help"):
+        args_list.insert(0, "serve")
+    args = _parser().parse_args(args_list)
+    data_dir: Path = args.data_dir or default_data_dir()
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "export":
+            export_tree(data_dir, sys.stdout.buffer)
+        elif args.command == "import":
+            with args.file.open("rb") as source:
+                count = import_tree(data_dir, source)
+            print(f"imported {count} values into {data_dir}")
+        else:
+            config = ServerConfig(
+                data_dir=data_dir,
+                host=args.host,
+                port=args.port,
+                namespace=args.namespace,
+                emulator_admin=args.emulator_admin,
+                keep_alive=args.keep_alive,
+                max_body=args.max_body,
+                stream_buffer=args.stream_buffer,
+                durability=args.durability,
+            )
+            asyncio.run(serve(config))
+    except ServerError as exc:
+        print(f"desktop-chat-server: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"desktop-chat-server: error: {exc.strerror or exc}"
+            f"{f': {exc.filename}' if exc.filename else ''}",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

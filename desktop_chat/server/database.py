@@ -1,0 +1,268 @@
+"""The live database: the tree in memory, writes serialised and group-committed, events out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import orjson
+
+from desktop_chat.core.paths import Path, is_prefix
+from desktop_chat.core.tree import get, iter_leaves, set_in, storage_key
+from desktop_chat.core.values import Node, etag, render, resolve_server_values
+from desktop_chat.server.errors import HttpError, StoreError
+from desktop_chat.server.hub import Hub, Listener, sse_frame
+from desktop_chat.server.store import LeafOp, Store
+
+__all__ = ["Database", "SetOp", "WriteRequest", "WriteResult"]
+
+log = logging.getLogger("desktop_chat.server")
+
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class SetOp:
+    """Put one normalised value (None deletes) at one location."""
+
+    path: Path
+    value: Node
+
+
+@dataclass(slots=True)
+class WriteRequest:
+    """One atomic write: a set (one op) or a multi-path update (several), maybe conditional."""
+
+    kind: Literal["set", "update"]
+    ops: list[SetOp]
+    has_server_values: bool = False
+    if_match: str | None = None
+    want_etag: bool = False
+    future: asyncio.Future[WriteResult] = field(init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write stored: the values with server values resolved, and the new ETag if asked."""
+
+    values: list[Node]
+    etag: str | None = None
+
+
+def _leaf_ops(path: Path, old: Node, new: Node, replaced_path: Path) -> list[LeafOp]:
+    ops: list[LeafOp] = []
+    if replaced_path != path:  # a leaf above the write became an object
+        ops.append(("del_tree", storage_key(replaced_path), None))
+    elif isinstance(old, dict):
+        ops.append(("del_tree", storage_key(path), None))
+    elif old is not None and new is None:
+        ops.append(("del", storage_key(path), None))
+    ops.extend(("put", key, value) for key, value in iter_leaves(new, path))
+    return ops
+
+
+class Database:
+    """Owns the tree. Reads are immediate; writes go through one writer task in batches."""
+
+    def __init__(self, store: Store, hub: Hub, clock_ms: Callable[[], int] | None = None) -> None:
+        self._store = store
+        self.hub = hub
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.root: Node = None
+        self._queue: asyncio.Queue[WriteRequest | None] = asyncio.Queue(maxsize=10_000)
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        self.root = await asyncio.to_thread(self._store.load)
+        self._writer = asyncio.create_task(self._write_loop(), name="database-writer")
+
+    async def settled(self) -> None:
+        """Wait until no batch is between applied and committed, so reads see durable data."""
+        while not self._settled.is_set():
+            await self._settled.wait()
+
+    async def read(self, path: Path) -> Node:
+        await self.settled()
+        return get(self.root, path)
+
+    async def listen(self, listener: Listener) -> None:
+        """Register a stream and queue its first ``put``, atomically with respect to writes."""
+        await self.settled()
+        listener.send(listener.snapshot(self.root))
+        self.hub.add(listener)
+
+    async def write(self, request: WriteRequest) -> WriteResult:
+        if self._closing:
+            raise HttpError(503, "The server is shutting down; try again shortly")
+        request.future = asyncio.get_running_loop().create_future()
+        await self._queue.put(request)
+        return await request.future
+
+    async def close(self) -> None:
+        """Finish every accepted write, refuse new ones, and close the store."""
+        self._closing = True
+        if self._writer is not None:
+            await self._queue.put(None)
+            await self._writer
+            self._writer = None
+        self.hub.close_all("server shutting down")
+        await asyncio.to_thread(self._store.close)
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch: list[WriteRequest] = []
+            stop = first is None
+            if first is not None:
+                batch.append(first)
+            while not stop and len(batch) < MAX_BATCH and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stop = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._run_batch(batch)
+            if stop:
+                return
+            await asyncio.sleep(0)  # let readers woken by the commit run before the next batch
+
+    async def _run_batch(self, batch: list[WriteRequest]) -> None:
+        self._settled.clear()
+        try:
+            now = self._clock_ms()
+            leaf_ops: list[LeafOp] = []
+            undo: list[tuple[Path, Node]] = []
+            frames: list[tuple[Listener, bytes]] = []
+            done: list[tuple[WriteRequest, WriteResult]] = []
+            for request in batch:
+                if request.future.done():  # the caller went away before we got to it
+                    continue
+                try:
+                    result = self._apply(request, now, leaf_ops, undo, frames)
+                except HttpError as exc:
+                    request.future.set_exception(exc)
+                    continue
+                done.append((request, result))
+            if leaf_ops:
+                try:
+                    await asyncio.to_thread(self._store.commit, leaf_ops)
+                except StoreError as exc:
+                    self._roll_back(undo, frames, str(exc))
+                    error = HttpError(507 if "full" in str(exc) else 503, f"Write failed: {exc}")
+                    for request, _ in done:
+                        if not request.future.done():
+                            request.future.set_exception(error)
+                    return
+            for listener, frame in frames:
+                listener.send(frame)
+            for request, result in done:
+                if not request.future.done():
+                    request.future.set_result(result)
+        finally:
+            self._settled.set()
+
+    def _roll_back(
+        self, undo: list[tuple[Path, Node]], frames: list[tuple[Listener, bytes]], why: str
+    ) -> None:
+        log.error("store commit failed, batch rolled back: %s", why)
+        for path, old in reversed(undo):
+            self.root = set_in(self.root, path, old).root
+        for listener, _ in frames:  # their view may hold the rolled-back state: make them resync
+            listener.close("write rolled back")
+
+    def _apply(
+        self,
+        request: WriteRequest,
+        now: int,
+        leaf_ops: list[LeafOp],
+        undo: list[tuple[Path, Node]],
+        frames: list[tuple[Listener, bytes]],
+    ) -> WriteResult:
+        if request.if_match is not None:
+            current = get(self.root, request.ops[0].path)
+            current_tag = etag(current)
+            if current_tag != request.if_match:
+                raise HttpError(
+                    412, "ETag mismatch", {"ETag": current_tag}, body=orjson.dumps(render(current))
+                )
+        values: list[Node] = []
+        events: dict[Listener, list[tuple[Path, Node]]] = {}
+        queried: set[Listener] = set()
+        start = len(undo)
+        for op in request.ops:
+            value = op.value
+            if request.has_server_values:
+                value = resolve_server_values(value, op.path, lambda at: get(self.root, at), now)
+            values.append(value)
+            self._apply_op(op.path, value, leaf_ops, undo, events, queried)
+        if len(undo) == start:  # nothing changed: no events, no rows
+            return WriteResult(values, etag(values[0]) if request.want_etag else None)
+        for listener, changes in events.items():
+            frames.extend((listener, frame) for frame in _frames_for(changes))
+        for listener in queried:
+            assert listener.query is not None
+            result = render(listener.query.apply(get(self.root, listener.path)))
+            encoded = orjson.dumps(result)
+            if encoded != listener.last_result:
+                listener.last_result = encoded
+                frames.append((listener, sse_frame("put", (), result)))
+        return WriteResult(values, etag(values[0]) if request.want_etag else None)
+
+    def _apply_op(
+        self,
+        path: Path,
+        value: Node,
+        leaf_ops: list[LeafOp],
+        undo: list[tuple[Path, Node]],
+        events: dict[Listener, list[tuple[Path, Node]]],
+        queried: set[Listener],
+    ) -> None:
+        hub = self.hub
+        above = list(hub.above(path)) if hub.count else []
+        below = [(lis, get(self.root, lis.path)) for lis in hub.below(path)] if hub.count else []
+        replaced = set_in(self.root, path, value)
+        if replaced.path == path and replaced.old == value:
+            self.root = replaced.root
+            return
+        self.root = replaced.root
+        undo.append((replaced.path, replaced.old))
+        leaf_ops.extend(_leaf_ops(path, replaced.old, value, replaced.path))
+        top = replaced.path
+        top_value = value if top == path else get(self.root, top)
+        for listener in above:
+            if listener.query is not None:
+                queried.add(listener)
+            elif is_prefix(listener.path, top):
+                events.setdefault(listener, []).append((top[len(listener.path) :], top_value))
+            else:  # between the replaced leaf and the write: was None before
+                events.setdefault(listener, []).append(((), get(self.root, listener.path)))
+        for listener, old in below:
+            if listener.query is not None:
+                queried.add(listener)
+                continue
+            new = get(self.root, listener.path)
+            if new != old:
+                events.setdefault(listener, []).append(((), new))
+
+
+def _frames_for(changes: list[tuple[Path, Node]]) -> list[bytes]:
+    """The smallest events for one listener's changes from one atomic write.
+
+    One change is a ``put``; several direct children of one location are one ``patch`` there;
+    anything else is a ``put`` per change, in order.
+    """
+    if len(changes) == 1:
+        path, value = changes[0]
+        return [sse_frame("put", path, render(value))]
+    parent = changes[0][0][:-1]
+    if all(path and path[:-1] == parent for path, _ in changes):
+        return [sse_frame("patch", parent, {path[-1]: render(value) for path, value in changes})]
+    return [sse_frame("put", path, render(value)) for path, value in changes]

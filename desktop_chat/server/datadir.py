@@ -1,0 +1,83 @@
+"""The server's data dir: its place, the lock that allows one server per dir, the admin secret."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import IO
+
+import platformdirs
+
+from desktop_chat.server.errors import DataDirLockedError, ServerError
+
+__all__ = ["DataDir", "default_data_dir"]
+
+ADMIN_SECRET_ENV = "DESKTOP_CHAT_ADMIN_SECRET"
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data directory for the embedded server."""
+    return Path(platformdirs.user_data_dir("desktop-chat", appauthor=False)) / "server"
+
+
+class DataDir:
+    """A server data dir: ``store.sqlite3``, ``admin-secret`` and ``server.lock``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock_file: IO[bytes] | None = None
+
+    @property
+    def store_file(self) -> Path:
+        return self.root / "store.sqlite3"
+
+    def create(self) -> None:
+        """Make the directory (private to the user) if it is missing."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ServerError(f"cannot create the data dir {self.root}: {exc}") from exc
+
+    def lock(self) -> None:
+        """Take the data dir for this process, or raise DataDirLockedError."""
+        handle = open(self.root / "server.lock", "a+b")  # noqa: SIM115 - held until unlock()
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise DataDirLockedError(
+                f"the data dir {self.root} is in use by a running desktop-chat-server"
+            ) from None
+        self._lock_file = handle
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def admin_secret(self) -> str:
+        """The admin secret: from the environment, else the data dir's (made on first start)."""
+        from_env = os.environ.get(ADMIN_SECRET_ENV)
+        if from_env:
+            return from_env
+        path = self.root / "admin-secret"
+        with contextlib.suppress(FileNotFoundError):
+            secret = path.read_text(encoding="ascii").strip()
+            if secret:
+                return secret
+        secret = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secret + "\n")
+        return secret

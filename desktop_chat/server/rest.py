@@ -1,0 +1,209 @@
+"""The Realtime Database REST API: GET, PUT, POST, PATCH and DELETE on ``/<path>.json``."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from desktop_chat.core.errors import CoreError
+from desktop_chat.core.paths import Path, is_prefix, join, parse_path
+from desktop_chat.core.pushid import PushIdGenerator
+from desktop_chat.core.query import QUERY_PARAMS, parse_query
+from desktop_chat.core.values import Node, etag, normalize, render
+from desktop_chat.server.access import Access
+from desktop_chat.server.database import Database, SetOp, WriteRequest
+from desktop_chat.server.errors import HttpError
+from desktop_chat.server.sse import stream
+
+__all__ = ["RestApi", "RestSettings", "error_response"]
+
+log = logging.getLogger("desktop_chat.server")
+
+BAD_JSON = "Invalid data; couldn't parse JSON object, array, or value."
+TOO_LARGE = "Data to write exceeds the maximum size that can be modified with a single request."
+_JSON = "application/json; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class RestSettings:
+    namespace: str
+    max_body: int
+    keep_alive: float
+    stream_buffer: int
+
+
+def error_response(error: HttpError) -> web.Response:
+    body = error.body if error.body is not None else orjson.dumps({"error": error.message})
+    return web.Response(
+        status=error.status,
+        body=body,
+        content_type="application/json",
+        charset="utf-8",
+        headers=error.headers,
+    )
+
+
+def _json_response(
+    value: Node, params: Mapping[str, str], status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    option = orjson.OPT_INDENT_2 if params.get("print") == "pretty" else 0
+    return web.Response(
+        status=status,
+        body=orjson.dumps(value, option=option),
+        headers={"Content-Type": _JSON, **(headers or {})},
+    )
+
+
+class RestApi:
+    """Turns HTTP requests into reads, writes and streams on the Database."""
+
+    def __init__(self, db: Database, access: Access, settings: RestSettings) -> None:
+        self.db = db
+        self.access = access
+        self.settings = settings
+        self.push_id = PushIdGenerator()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except HttpError as exc:
+            return error_response(exc)
+        except CoreError as exc:
+            return error_response(HttpError(400, str(exc)))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info["tail"]
+        if not tail.endswith(".json"):
+            raise HttpError(404, "Not found: Realtime Database paths end in .json")
+        path = parse_path(tail[:-5])
+        params = request.query
+        namespace = params.get("ns")
+        if namespace is not None and namespace != self.settings.namespace:
+            raise HttpError(404, f"Firebase error. Namespace {namespace!r} does not exist here.")
+        method = request.method
+        override = request.headers.get("X-HTTP-Method-Override") or params.get(
+            "x-http-method-override"
+        )
+        if method == "POST" and override:
+            method = override.upper()
+        self.access.require_admin(request)
+        if method == "GET":
+            if "text/event-stream" in request.headers.get("Accept", ""):
+                query = parse_query(params)
+                return await stream(
+                    request,
+                    self.db,
+                    path,
+                    query,
+                    self.settings.keep_alive,
+                    self.settings.stream_buffer,
+                )
+            return await self._get(request, path, params)
+        if method not in ("PUT", "POST", "PATCH", "DELETE"):
+            raise HttpError(405, f"Method {method} is not supported")
+        if set(QUERY_PARAMS) & set(params) or "shallow" in params:
+            raise HttpError(400, "Query parameters are only allowed on GET requests")
+        body = await self._body(request) if method != "DELETE" else None
+        return await self._write(request, method, path, params, body)
+
+    async def _get(
+        self, request: web.Request, path: Path, params: Mapping[str, str]
+    ) -> web.Response:
+        if "if-match" in request.headers:
+            raise HttpError(400, "if-match is not allowed on GET requests")
+        query = parse_query(params)
+        shallow = params.get("shallow") == "true"
+        if shallow and (query is not None or "format" in params):
+            raise HttpError(400, "Mixing 'shallow' and querying parameters is not supported")
+        value = await self.db.read(path)
+        headers: dict[str, str] = {}
+        if request.headers.get("X-Firebase-ETag", "").lower() == "true" or (
+            "if-none-match" in request.headers
+        ):
+            tag = etag(value)
+            headers["ETag"] = tag
+            if request.headers.get("if-none-match") == tag:
+                return web.Response(status=304, headers=headers)
+        if query is not None:
+            value = query.apply(value)
+        if shallow:
+            answer: Node = (
+                {key: True for key in value if key != ".priority"}
+                if isinstance(value, dict) and ".value" not in value
+                else render(value)
+            )
+        else:
+            answer = render(value, export=params.get("format") == "export")
+        if params.get("print") == "silent":
+            return web.Response(status=204, headers=headers)
+        return _json_response(answer, params, headers=headers)
+
+    async def _body(self, request: web.Request) -> Node:
+        if request.content_length is not None and request.content_length > self.settings.max_body:
+            raise HttpError(400, TOO_LARGE)
+        try:
+            raw = await request.content.read(self.settings.max_body + 1)
+        except (ValueError, ConnectionError) as exc:
+            raise HttpError(400, f"Could not read the request body: {exc}") from exc
+        if len(raw) > self.settings.max_body:
+            raise HttpError(400, TOO_LARGE)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise HttpError(400, BAD_JSON) from None
+
+    async def _write(
+        self, request: web.Request, method: str, path: Path, params: Mapping[str, str], body: Node
+    ) -> web.Response:
+        if_match = request.headers.get("if-match")
+        want_etag = request.headers.get("X-Firebase-ETag", "").lower() == "true"
+        if if_match is not None and method not in ("PUT", "DELETE"):
+            raise HttpError(400, "if-match is only allowed on PUT and DELETE requests")
+        pushed: str | None = None
+        if method == "PATCH":
+            if not isinstance(body, dict):
+                raise HttpError(400, "Invalid data; PATCH needs a JSON object")
+            write = self._update_request(path, body)
+        else:
+            if method == "POST":
+                pushed = self.push_id()
+                path = (*path, pushed)
+            written = normalize(body, path)
+            write = WriteRequest(
+                "set", [SetOp(path, written.value)], written.has_server_values, if_match, want_etag
+            )
+        result = await self.db.write(write)
+        headers = {"ETag": result.etag} if result.etag is not None else None
+        if params.get("print") == "silent":
+            return web.Response(status=204, headers=headers)
+        if pushed is not None:
+            return _json_response({"name": pushed}, params, headers=headers)
+        if method == "PATCH":
+            echo = {key: render(value) for key, value in zip(body, result.values, strict=True)}
+            return _json_response(echo, params)
+        return _json_response(render(result.values[0]), params, headers=headers)
+
+    def _update_request(self, base: Path, body: dict[str, Node]) -> WriteRequest:
+        ops: list[SetOp] = []
+        has_server_values = False
+        for key, value in body.items():
+            target = (*base, *parse_path(key))
+            if target == base:
+                raise HttpError(400, f"Invalid data; update key {key!r} is empty")
+            written = normalize(value, target)
+            has_server_values = has_server_values or written.has_server_values
+            ops.append(SetOp(target, written.value))
+        ordered = sorted(ops, key=lambda op: op.path)
+        for first, second in itertools.pairwise(ordered):
+            if is_prefix(first.path, second.path):
+                raise HttpError(
+                    400,
+                    f"Invalid data; path {join(first.path)} is an ancestor of "
+                    f"{join(second.path)} in the same update",
+                )
+        return WriteRequest("update", ops, has_server_values)

@@ -1,0 +1,1 @@
+"""desktop_chat.ui: (arrives with a later issue)."""

@@ -1,0 +1,33 @@
+"""Fixtures for every suite: a real server process per test (or per module)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A fresh desktop-chat-server with --emulator-admin on a free port."""
+    process = ServerProcess(tmp_path / "data").start()
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
+    """Make servers with chosen arguments; all are killed at the end of the test."""
+    started: list[ServerProcess] = []
+
+    class Factory(ServerProcess):
+        def start(self, timeout: float = 30.0) -> ServerProcess:
+            started.append(self)
+            return super().start(timeout)
+
+    yield Factory
+    for process in started:
+        process.kill()

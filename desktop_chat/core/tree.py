@@ -60,7 +60,7 @@ def set_in(root: Node, path: Path, value: Node) -> Replaced:
     if not is_branch(root):
         if value is None:
             return Replaced(root, path, None)
-        return Replaced(set_in({}, path, value).root, (), root)
+        return Replaced(set_in({}, path, value).root, () if root is not None else path, root)
     node: dict[str, Node] = root
     parents: list[tuple[dict[str, Node], str]] = []
     for depth, key in enumerate(path[:-1]):
@@ -69,7 +69,7 @@ def set_in(root: Node, path: Path, value: Node) -> Replaced:
             if value is None:
                 return Replaced(root, path, None)
             node[key] = set_in({}, path[depth + 1 :], value).root
-            return Replaced(root, path[: depth + 1], child)
+            return Replaced(root, path[: depth + 1] if child is not None else path, child)
         parents.append((node, key))
         node = cast(dict[str, Node], child)
     last = path[-1]

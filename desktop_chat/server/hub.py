@@ -37,6 +37,7 @@ class Listener:
         "closed",
         "last_result",
         "limit",
+        "on_overflow",
         "path",
         "query",
         "reason",
@@ -52,13 +53,22 @@ class Listener:
         self._buffer: deque[bytes] = deque()
         self._buffered = 0
         self._wakeup: asyncio.Event | None = None
+        self.on_overflow: Callable[[], None] | None = None
+        """Called when the stream is dropped for falling behind (the HTTP layer aborts it)."""
 
     def send(self, frame: bytes) -> None:
         """Queue a frame; a stream whose buffer would pass its limit is closed instead."""
         if self.closed:
             return
         if self._buffered + len(frame) > self.limit:
+            log.warning(
+                "stream on %s closed: slow consumer, %d bytes behind",
+                join(self.path),
+                self._buffered + len(frame),
+            )
             self.close("slow consumer: buffer limit reached")
+            if self.on_overflow is not None:
+                self.on_overflow()
             return
         self._buffer.append(frame)
         self._buffered += len(frame)

@@ -35,6 +35,9 @@ async def stream(
     )
     await response.prepare(request)
     listener = Listener(path, query, buffer_limit)
+    transport = request.transport
+    if transport is not None:
+        listener.on_overflow = transport.abort  # a write may be stuck on a peer that never reads
     await db.listen(listener)
     try:
         while not listener.closed:
@@ -45,7 +48,7 @@ async def stream(
             else:
                 await response.write(KEEP_ALIVE_FRAME)
         if listener.reason:
-            log.info("stream on %s closed: %s", join(path), listener.reason)
+            log.debug("stream on %s closed: %s", join(path), listener.reason)
     except (ConnectionError, RuntimeError):
         pass  # the client went away
     finally:

@@ -1,0 +1,155 @@
+"""Benchmark 1: acknowledged single-leaf PUTs per second (wrk) against raw sqlite3 commits."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+
+from tests.benchmarks.harness import OWNER_HEADERS, BenchResult, start_server, stop_server
+
+LUA_SCRIPT = Path(__file__).with_name("put.lua")
+GOAL_RATIO = 0.15
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s*(\d+)")
+_SOCKET_ERRORS = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
+)
+
+
+def sqlite_baseline(directory: Path, seconds: float) -> dict[str, Any]:
+    """Rows per second with raw sqlite3: WAL, synchronous=NORMAL, one commit per row."""
+    conn = sqlite3.connect(directory / "baseline.sqlite3")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
+            "CREATE TABLE nodes (path TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) "
+            "WITHOUT ROWID"
+        )
+        conn.commit()
+        sql = (
+            "INSERT INTO nodes (path, value) VALUES (?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET value = excluded.value"
+        )
+        rows = 0
+        start = time.perf_counter()
+        elapsed = 0.0
+        while elapsed < seconds:
+            for _ in range(100):
+                rows += 1
+                conn.execute(sql, (f"bench/t0_{rows}", orjson.dumps(rows)))
+                conn.commit()
+            elapsed = time.perf_counter() - start
+        stored = conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+    finally:
+        conn.close()
+    return {"rows": rows, "stored": stored, "seconds": elapsed, "per_second": rows / elapsed}
+
+
+def run_wrk(url: str, seconds: float, connections: int, threads: int) -> dict[str, Any]:
+    """Drive PUTs at *url* with wrk and put.lua; returns the script's summary plus wrk's text."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    command = [
+        wrk,
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 30, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}{done.stdout}")
+    summary: dict[str, Any] | None = None
+    for line in done.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            summary = orjson.loads(line[len("WRK_JSON ") :])
+    if summary is None:
+        raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+    non_2xx = _NON_2XX.search(done.stdout)
+    summary["wrk_non2xx_line"] = int(non_2xx.group(1)) if non_2xx else 0
+    sockets = _SOCKET_ERRORS.search(done.stdout)
+    summary["wrk_socket_errors_line"] = (
+        sum(int(value) for value in sockets.groups()) if sockets else 0
+    )
+    summary["per_second"] = summary["ok"] / (summary["duration_us"] / 1e6)
+    summary["wrk_output"] = done.stdout
+    return summary
+
+
+def run_put_throughput(
+    seconds: float = 10.0,
+    connections: int = 64,
+    threads: int = 2,
+    baseline_seconds: float = 4.0,
+) -> BenchResult:
+    """Our server's acknowledged PUTs per second over HTTP, as a ratio of raw sqlite3 commits."""
+    with tempfile.TemporaryDirectory(prefix="bench-put-") as tmp:
+        directory = Path(tmp)
+        baseline = sqlite_baseline(directory, baseline_seconds)
+        server = start_server(directory / "data")
+        try:
+            for n in range(20):  # warm-up: import paths, create /bench, prime the connection
+                response = requests.put(
+                    f"{server.url}/warmup/{n}.json", data=b"1", headers=OWNER_HEADERS, timeout=10
+                )
+                response.raise_for_status()
+            ours = run_wrk(server.url, seconds, connections, threads)
+            check = requests.get(
+                f"{server.url}/bench.json", params={"shallow": "true"}, headers=OWNER_HEADERS,
+                timeout=30,
+            )
+            stored = len(check.json() or {}) if check.status_code == 200 else 0
+            stored_ok = stored >= ours["ok"]  # every acknowledged PUT is there
+        finally:
+            stop_server(server)
+    errors = (
+        ours["non2xx"]
+        + ours["wrk_non2xx_line"]
+        + ours["wrk_socket_errors_line"]
+        + ours["connect_errors"]
+        + ours["read_errors"]
+        + ours["write_errors"]
+        + ours["timeouts"]
+    )
+    ratio = ours["per_second"] / baseline["per_second"]
+    clean = errors == 0 and stored_ok and ours["ok"] > 0
+    figure = f"ratio {ratio:.3f}"
+    if not clean:
+        figure += f" ({errors} errors{'' if stored_ok else ', data missing'})"
+    return BenchResult(
+        name=f"PUT throughput (wrk {threads}t/{connections}c)",
+        ours=f"{ours['per_second']:,.0f} PUT/s",
+        baseline=f"{baseline['per_second']:,.0f} rows/s sqlite3",
+        figure=figure,
+        goal=f">= {GOAL_RATIO}",
+        passed=clean and ratio >= GOAL_RATIO,
+        details={
+            "ours": {key: value for key, value in ours.items() if key != "wrk_output"},
+            "wrk_output": ours["wrk_output"],
+            "baseline": baseline,
+            "ratio": ratio,
+            "errors": errors,
+            "stored_leaves": stored,
+            "stored_ok": stored_ok,
+        },
+    )

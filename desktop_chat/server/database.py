@@ -112,6 +112,10 @@ class Database:
             await self._queue.put(None)
             await self._writer
             self._writer = None
+        while not self._queue.empty():  # raced past the closing check: refuse, never drop
+            late = self._queue.get_nowait()
+            if late is not None and not late.future.done():
+                late.future.set_exception(HttpError(503, "The server is shutting down"))
         self.hub.close_all("server shutting down")
         await asyncio.to_thread(self._store.close)
 
@@ -145,9 +149,16 @@ class Database:
             for request in batch:
                 if request.future.done():  # the caller went away before we got to it
                     continue
+                marks = (len(leaf_ops), len(undo), len(frames))
                 try:
                     result = self._apply(request, now, leaf_ops, undo, frames)
-                except HttpError as exc:
+                except Exception as exc:  # one bad write must not take the others down
+                    if not isinstance(exc, HttpError):
+                        log.exception("write failed unexpectedly; it was not applied")
+                        exc = HttpError(500, "Internal error; the write was not applied")
+                    for path, old in reversed(undo[marks[1] :]):
+                        self.root = set_in(self.root, path, old).root
+                    del leaf_ops[marks[0] :], undo[marks[1] :], frames[marks[2] :]
                     request.future.set_exception(exc)
                     continue
                 done.append((request, result))

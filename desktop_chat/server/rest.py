@@ -147,11 +147,11 @@ class RestApi:
         if request.content_length is not None and request.content_length > self.settings.max_body:
             raise HttpError(400, TOO_LARGE)
         try:
-            raw = await request.content.read(self.settings.max_body + 1)
+            raw = await request.read()  # the app's client_max_size caps chunked bodies too
+        except web.HTTPRequestEntityTooLarge:
+            raise HttpError(400, TOO_LARGE) from None
         except (ValueError, ConnectionError) as exc:
             raise HttpError(400, f"Could not read the request body: {exc}") from exc
-        if len(raw) > self.settings.max_body:
-            raise HttpError(400, TOO_LARGE)
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -35,6 +35,8 @@ class PushIdGenerator:
                     self._last_random[index] += 1
                     break
                 self._last_random[index] = 0
+            else:  # every random digit rolled over: borrow the next millisecond to keep rising
+                now += 1
         else:
             bits = self._random_bits(72)
             self._last_random = [(bits >> (6 * (11 - index))) & 63 for index in range(12)]

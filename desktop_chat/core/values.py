@@ -128,6 +128,8 @@ def normalize(value: object, base: Path = ()) -> Written:
     Arrays become objects keyed by index, empty objects and nulls disappear, integral floats
     become ints, and ``{".sv": ...}`` becomes a ServerValue placeholder.
     """
+    if len(base) > MAX_DEPTH:  # e.g. a multi-path PATCH key or a POST below a deep URL
+        raise InvalidDataError(f"Invalid data; path deeper than {MAX_DEPTH} levels")
     normalizer = _Normalizer(len(base))
     node = normalizer.node(value, len(base))
     return Written(node, normalizer.has_server_values)

@@ -59,8 +59,8 @@ def _leaf_ops(path: Path, old: Node, new: Node, replaced_path: Path) -> list[Lea
         ops.append(("del_tree", storage_key(replaced_path), None))
     elif isinstance(old, dict):
         ops.append(("del_tree", storage_key(path), None))
-    elif old is not None and new is None:
-        ops.append(("del", storage_key(path), None))
+    elif old is not None and (new is None or isinstance(new, dict)):
+        ops.append(("del", storage_key(path), None))  # the old leaf's row, gone or now a branch
     ops.extend(("put", key, value) for key, value in iter_leaves(new, path))
     return ops
 
@@ -216,14 +216,19 @@ class Database:
             self._apply_op(op.path, value, leaf_ops, undo, events, queried)
         if len(undo) == start:  # nothing changed: no events, no rows
             return WriteResult(values, etag(values[0]) if request.want_etag else None)
+        encoded: dict[tuple[tuple[Path, int], ...], list[bytes]] = {}
         for listener, changes in events.items():
-            frames.extend((listener, frame) for frame in _frames_for(changes))
+            # Listeners at one location share the same changes: encode them once.
+            key = tuple((path, id(value)) for path, value in changes)
+            if key not in encoded:
+                encoded[key] = _frames_for(changes)
+            frames.extend((listener, frame) for frame in encoded[key])
         for listener in queried:
             assert listener.query is not None
             result = render(listener.query.apply(get(self.root, listener.path)))
-            encoded = orjson.dumps(result)
-            if encoded != listener.last_result:
-                listener.last_result = encoded
+            answer = orjson.dumps(result)
+            if answer != listener.last_result:
+                listener.last_result = answer
                 frames.append((listener, sse_frame("put", (), result)))
         return WriteResult(values, etag(values[0]) if request.want_etag else None)
 
@@ -246,6 +251,12 @@ class Database:
         self.root = replaced.root
         undo.append((replaced.path, replaced.old))
         leaf_ops.extend(_leaf_ops(path, replaced.old, value, replaced.path))
+        if value is None and path:  # parents left empty were pruned: drop their rows too
+            gone = path  # (a pruned parent may still have a ".priority" row)
+            while gone and get(self.root, gone[:-1]) is None:
+                gone = gone[:-1]
+            if gone != path:
+                leaf_ops.append(("del_tree", storage_key(gone), None))
         top = replaced.path
         top_value = value if top == path else get(self.root, top)
         for listener in above:

@@ -73,7 +73,9 @@ def run_fanout(
     ours, base = _stats(raw["ours"]), _stats(raw["baseline"])
     ratio = ours["p99_ms"] / base["p99_ms"]
     complete = all(
-        stats["missing"] == 0 and not stats["errors"] and stats["deliveries"] == messages * listeners
+        stats["missing"] == 0
+        and not stats["errors"]
+        and stats["deliveries"] == messages * listeners
         for stats in (ours, base)
     )
     figure = f"p99 x{ratio:.2f} (p50 {ours['p50_ms']:.1f} vs {base['p50_ms']:.1f} ms)"

@@ -19,20 +19,18 @@ from tests.benchmarks.harness import OWNER_HEADERS, BenchResult, start_server, s
 LUA_SCRIPT = Path(__file__).with_name("put.lua")
 GOAL_RATIO = 0.15
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s*(\d+)")
-_SOCKET_ERRORS = re.compile(
-    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
-)
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
 def sqlite_baseline(directory: Path, seconds: float) -> dict[str, Any]:
     """Rows per second with raw sqlite3: WAL, synchronous=NORMAL, one commit per row."""
+    directory.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(directory / "baseline.sqlite3")
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(
-            "CREATE TABLE nodes (path TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) "
-            "WITHOUT ROWID"
+            "CREATE TABLE nodes (path TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
         )
         conn.commit()
         sql = (
@@ -100,12 +98,16 @@ def run_put_throughput(
     seconds: float = 10.0,
     connections: int = 64,
     threads: int = 2,
-    baseline_seconds: float = 4.0,
+    baseline_seconds: float = 3.0,
 ) -> BenchResult:
-    """Our server's acknowledged PUTs per second over HTTP, as a ratio of raw sqlite3 commits."""
+    """Our server's acknowledged PUTs per second over HTTP, as a ratio of raw sqlite3 commits.
+
+    The machine is noisy, so the baseline runs twice (before and after wrk) and the faster run
+    counts: the ratio errs against our server, never for it.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-put-") as tmp:
         directory = Path(tmp)
-        baseline = sqlite_baseline(directory, baseline_seconds)
+        runs = [sqlite_baseline(directory / "before", baseline_seconds)]
         server = start_server(directory / "data")
         try:
             for n in range(20):  # warm-up: import paths, create /bench, prime the connection
@@ -115,13 +117,17 @@ def run_put_throughput(
                 response.raise_for_status()
             ours = run_wrk(server.url, seconds, connections, threads)
             check = requests.get(
-                f"{server.url}/bench.json", params={"shallow": "true"}, headers=OWNER_HEADERS,
+                f"{server.url}/bench.json",
+                params={"shallow": "true"},
+                headers=OWNER_HEADERS,
                 timeout=30,
             )
             stored = len(check.json() or {}) if check.status_code == 200 else 0
             stored_ok = stored >= ours["ok"]  # every acknowledged PUT is there
         finally:
             stop_server(server)
+        runs.append(sqlite_baseline(directory / "after", baseline_seconds))
+    baseline = max(runs, key=lambda run: float(run["per_second"]))
     errors = (
         ours["non2xx"]
         + ours["wrk_non2xx_line"]
@@ -147,6 +153,7 @@ def run_put_throughput(
             "ours": {key: value for key, value in ours.items() if key != "wrk_output"},
             "wrk_output": ours["wrk_output"],
             "baseline": baseline,
+            "baseline_runs_per_second": [run["per_second"] for run in runs],
             "ratio": ratio,
             "errors": errors,
             "stored_leaves": stored,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import resource
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -62,32 +62,60 @@ def _raise_nofile() -> None:
 
 
 def _session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, force_close=False),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
-    )
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
 
 
-async def _listen(
-    session: aiohttp.ClientSession,
-    url: str,
-    on_ready: Callable[[], None],
-    on_data: Callable[[bytes, int], None] | None,
-) -> None:
-    """Read one stream: the first data line means ready, later ones go to *on_data*."""
-    async with session.get(url, headers=STREAM_HEADERS) as response:
-        if response.status != 200:
-            raise RuntimeError(f"GET {url}: HTTP {response.status}")
-        ready = False
-        async for line in response.content:
-            if not line.startswith(b"data: "):
-                continue
-            now = time.monotonic_ns()
-            if not ready:
-                ready = True
-                on_ready()
-            elif on_data is not None:
-                on_data(line, now)
+class _SseStream(asyncio.Protocol):
+    """A lean SSE reader: timestamps bytes as they arrive and hands on ``data:`` lines.
+
+    It skips HTTP/1.1 chunk framing by reading line by line: SSE data lines never contain a
+    newline, and both servers write whole frames per chunk.
+    """
+
+    def __init__(self, request: bytes, on_data: Callable[[bytes, int], None] | None) -> None:
+        self.request = request
+        self.on_data = on_data
+        self.first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._in_body = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        buffer = self._buffer + data
+        if not self._in_body:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self._buffer = buffer
+                return
+            status = buffer[: buffer.find(b"\r\n")]
+            if not status.startswith(b"HTTP/1.1 200"):
+                self._fail(RuntimeError(f"stream refused: {status.decode(errors='replace')}"))
+                return
+            self._in_body = True
+            buffer = buffer[end + 4 :]
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
+        for line in lines:
+            if line.startswith(b"data: "):
+                if not self.first.done():
+                    self.first.set_result(None)
+                elif self.on_data is not None:
+                    self.on_data(line, now)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.first.done():
+            self.first.set_exception(exc)
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionError(f"stream closed before its first event: {exc}"))
 
 
 def _on_fanout_data(target: Target) -> Callable[[bytes, int], None]:
@@ -100,61 +128,58 @@ def _on_fanout_data(target: Target) -> Callable[[bytes, int], None]:
 
 
 async def _open_streams(
-    session: aiohttp.ClientSession,
-    url: str,
-    count: int,
-    on_data: Callable[[bytes, int], None] | None,
-    timeout: float,
-) -> tuple[list[asyncio.Task[None]], int, list[str]]:
-    """Open *count* streams (a few at a time) and wait until each has its first event."""
-    ready = 0
-    all_ready = asyncio.Event()
-    opening = asyncio.Semaphore(64)
-    errors: list[str] = []
+    url: str, count: int, on_data: Callable[[bytes, int], None] | None, seconds: float
+) -> tuple[list[asyncio.Transport], int, list[str]]:
+    """Open *count* streams (64 at a time) and wait until each has had its first event.
 
-    def settle() -> None:
-        if ready + len(errors) >= count:
-            all_ready.set()
+    Returns the transports, how many streams are ready, and what went wrong with the others.
+    """
+    loop = asyncio.get_running_loop()
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = (
+        f"GET {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in STREAM_HEADERS.items())
+        + "\r\n"
+    ).encode()
+    opening = asyncio.Semaphore(64)
+    transports: list[asyncio.Transport] = []
+    errors: list[str] = []
+    ready = 0
 
     async def one() -> None:
         nonlocal ready
-        got_first = False
-
-        def on_ready() -> None:
-            nonlocal ready, got_first
-            got_first = True
-            ready += 1
-            opening.release()
-            settle()
-
-        await opening.acquire()
-        try:
-            await _listen(session, url, on_ready, on_data)
-            error = "stream ended"
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        if not got_first:
-            errors.append(error)
-            opening.release()
-            settle()
+        async with opening:
+            try:
+                transport, stream = await loop.create_connection(
+                    lambda: _SseStream(request, on_data), host, port
+                )
+                transports.append(transport)
+                await stream.first
+                ready += 1
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
 
     tasks = [asyncio.create_task(one()) for _ in range(count)]
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await all_ready.wait()
-    return tasks, ready, errors
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        errors.append(f"timed out after {seconds} s")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return transports, ready, errors
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+def _close(transports: list[asyncio.Transport]) -> None:
+    for transport in transports:
+        transport.close()
 
 
 async def _send(
-    session: aiohttp.ClientSession, target: Target, seq: int, record: bool, timeout: float
+    session: aiohttp.ClientSession, target: Target, seq: int, record: bool, wait: float
 ) -> None:
     """Write one message, then wait for its ack and for every listener to receive it."""
     pending = _Pending(record)
@@ -170,7 +195,7 @@ async def _send(
                 target.errors.append(f"PUT seq {seq}: HTTP {response.status}")
         if record:
             target.acks_ns.append(time.monotonic_ns() - sent)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             await pending.done.wait()
     except TimeoutError:
         if record:
@@ -180,31 +205,29 @@ async def _send(
 
 
 async def fanout(
-    targets: list[Target], messages: int, warmup: int, gap: float, timeout: float
+    targets: list[Target], messages: int, warmup: int, gap: float, wait: float
 ) -> dict[str, Any]:
     """Connect every target's listeners, then alternate single writes between the targets."""
-    async with _session() as streams, _session() as writer:
-        tasks: list[asyncio.Task[None]] = []
+    transports: list[asyncio.Transport] = []
+    async with _session() as writer:
         try:
             for target in targets:
-                opened, ready, errors = await _open_streams(
-                    streams,
+                opened, _, errors = await _open_streams(
                     target.base_url + FANOUT_STREAM,
                     target.listeners,
                     _on_fanout_data(target),
-                    timeout=60,
+                    seconds=60,
                 )
-                tasks.extend(opened)
-                target.errors.extend(errors)
-                if ready < target.listeners:
-                    raise RuntimeError(f"{target.name}: only {ready} streams ready: {errors[:3]}")
+                transports.extend(opened)
+                if errors:
+                    raise RuntimeError(f"{target.name}: {len(errors)} streams failed: {errors[:3]}")
             for seq in range(warmup + messages):
                 order = targets if seq % 2 == 0 else targets[::-1]
                 for target in order:
-                    await _send(writer, target, seq, seq >= warmup, timeout)
+                    await _send(writer, target, seq, seq >= warmup, wait)
                     await asyncio.sleep(gap)
         finally:
-            await _cancel(tasks)
+            _close(transports)
     return {
         target.name: {
             "listeners": target.listeners,
@@ -220,9 +243,9 @@ async def fanout(
 async def idle(url: str, count: int) -> None:
     """Open *count* streams, report when all have their first event, hold them until stdin EOF."""
     loop = asyncio.get_running_loop()
-    async with _session() as session:
-        started = time.monotonic()
-        tasks, ready, errors = await _open_streams(session, url, count, None, timeout=90)
+    started = time.monotonic()
+    transports, ready, errors = await _open_streams(url, count, None, seconds=90)
+    try:
         report = {
             "ready": ready,
             "failed": len(errors),
@@ -230,10 +253,9 @@ async def idle(url: str, count: int) -> None:
             "seconds": time.monotonic() - started,
         }
         print(orjson.dumps(report).decode(), flush=True)
-        try:
-            await loop.run_in_executor(None, sys.stdin.readline)
-        finally:
-            await _cancel(tasks)
+        await loop.run_in_executor(None, sys.stdin.readline)
+    finally:
+        _close(transports)
 
 
 def main() -> None:

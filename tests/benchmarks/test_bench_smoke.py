@@ -1,0 +1,54 @@
+"""Each benchmark runs in a tiny configuration and yields numbers (no timing assertions)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+
+from tests.benchmarks.__main__ import format_table
+from tests.benchmarks.fanout import run_fanout
+from tests.benchmarks.harness import BenchResult
+from tests.benchmarks.idle_memory import run_idle_memory
+from tests.benchmarks.put_throughput import run_put_throughput
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _check_row(result: BenchResult) -> None:
+    assert result.name and result.ours and result.baseline and result.figure and result.goal
+    assert "error" not in result.details
+    assert format_table([result]).count("\n") == 2
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_put_throughput_smoke() -> None:
+    result = run_put_throughput(seconds=1, connections=8, threads=1, baseline_seconds=0.2)
+    _check_row(result)
+    details = result.details
+    assert details["ours"]["ok"] > 0 and details["errors"] == 0 and details["stored_ok"]
+    assert details["baseline"]["rows"] > 0
+    assert _finite(details["ratio"]) and details["ratio"] > 0
+
+
+def test_fanout_smoke() -> None:
+    result = run_fanout(listeners=10, messages=20, warmup=2, gap=0.001)
+    _check_row(result)
+    for side in ("ours", "baseline"):
+        stats = result.details[side]
+        assert stats["deliveries"] == 200 and stats["missing"] == 0 and not stats["errors"]
+        assert _finite(stats["p50_ms"]) and _finite(stats["p99_ms"])
+    assert _finite(result.details["p99_ratio"])
+
+
+def test_idle_memory_smoke() -> None:
+    result = run_idle_memory(streams=20)
+    _check_row(result)
+    for side in ("ours", "baseline"):
+        figures = result.details[side]
+        assert figures["streams"] == 20
+        assert figures["rss_before"] > 0 and figures["rss_after"] > 0
+        assert _finite(figures["bytes_per_stream"])

@@ -45,15 +45,12 @@ class Replaced:
     old: Node
 
 
-def _empty(node: dict[str, Node]) -> bool:
-    return not node or (len(node) == 1 and ".priority" in node)
-
-
 def set_in(root: Node, path: Path, value: Node) -> Replaced:
     """Put *value* (None deletes) at *path*, mutating objects along the way.
 
-    Returns the new root and what was replaced. Objects that become empty are removed, as Firebase
-    never stores an empty object. The replaced old value is detached, never mutated.
+    Returns the new root and what was replaced. Objects that would be left empty are removed
+    whole, as Firebase never stores an empty object. The replaced old value is detached, never
+    mutated, so setting it back at the returned path undoes the write exactly.
     """
     if not path:
         return Replaced(value, (), root)
@@ -74,16 +71,25 @@ def set_in(root: Node, path: Path, value: Node) -> Replaced:
         node = cast(dict[str, Node], child)
     last = path[-1]
     old = node.get(last)
-    if value is None:
-        node.pop(last, None)
-        while parents and _empty(node):
-            node, key = parents.pop()
-            del node[key]
-        if _empty(root):
-            return Replaced(None, path, old)
-    else:
+    if value is not None:
         node[last] = value
-    return Replaced(root, path, old)
+        return Replaced(root, path, old)
+    if old is None:
+        return Replaced(root, path, None)
+    # Deleting the only child empties its parent, which Firebase never keeps: cut the tree at
+    # the highest ancestor that would be left empty, so the cut-off part stays whole for undo.
+    depth, container, key = len(path) - 1, node, last
+    while _only_child(container, key):
+        if depth == 0:
+            return Replaced(None, (), root)
+        depth -= 1
+        container, key = parents[depth]
+    return Replaced(root, path[: depth + 1], container.pop(key))
+
+
+def _only_child(node: dict[str, Node], key: str) -> bool:
+    """True when *node* holds nothing but *key* (and perhaps a priority)."""
+    return len(node) == 1 or (len(node) == 2 and ".priority" in node and key != ".priority")
 
 
 def storage_key(path: Path) -> str:

@@ -152,6 +152,8 @@ def resolve_server_values(
             total = old + node.delta
             if isinstance(total, float) and total.is_integer() and abs(total) < _MAX_SAFE_INT:
                 return int(total)
+            if isinstance(total, int) and not -(2**63) <= total < 2**64:
+                return float(total)  # past what a JSON integer is stored as (orjson): a double
             return total
         return node.delta
     if isinstance(node, dict):

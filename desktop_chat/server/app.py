@@ -99,15 +99,15 @@ class Server:
 
 async def serve(config: ServerConfig) -> None:
     """Run until SIGTERM or SIGINT, then shut down cleanly."""
-    server = Server(config)
-    await server.start()
-    print(f"listening on http://{config.host}:{server.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    if sys.platform != "win32":
+    if sys.platform != "win32":  # before "listening": a stop right after it must be clean
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+    server = Server(config)
     try:
+        await server.start()
+        print(f"listening on http://{config.host}:{server.port}", flush=True)
         await stop.wait()
         log.info("shutting down")
     finally:

@@ -55,7 +55,7 @@ class WriteResult:
 
 def _leaf_ops(path: Path, old: Node, new: Node, replaced_path: Path) -> list[LeafOp]:
     ops: list[LeafOp] = []
-    if replaced_path != path:  # a leaf above the write became an object
+    if replaced_path != path:  # a leaf above became an object, or emptied parents were cut
         ops.append(("del_tree", storage_key(replaced_path), None))
     elif isinstance(old, dict):
         ops.append(("del_tree", storage_key(path), None))
@@ -251,12 +251,6 @@ class Database:
         self.root = replaced.root
         undo.append((replaced.path, replaced.old))
         leaf_ops.extend(_leaf_ops(path, replaced.old, value, replaced.path))
-        if value is None and path:  # parents left empty were pruned: drop their rows too
-            gone = path  # (a pruned parent may still have a ".priority" row)
-            while gone and get(self.root, gone[:-1]) is None:
-                gone = gone[:-1]
-            if gone != path:
-                leaf_ops.append(("del_tree", storage_key(gone), None))
         top = replaced.path
         top_value = value if top == path else get(self.root, top)
         for listener in above:
@@ -264,7 +258,7 @@ class Database:
                 queried.add(listener)
             elif is_prefix(listener.path, top):
                 events.setdefault(listener, []).append((top[len(listener.path) :], top_value))
-            else:  # between the replaced leaf and the write: was None before
+            else:  # below the cut (a leaf turned object, or parents pruned): now all changed
                 events.setdefault(listener, []).append(((), get(self.root, listener.path)))
         for listener, old in below:
             if listener.query is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
@@ -79,14 +80,25 @@ class EventLog:
 
 
 def close_listener(registration: db.ListenerRegistration, log: EventLog) -> None:
-    """Close a listener without failing the test on the traceback its thread prints on close.
+    """Close a listener promptly, and without its thread's traceback failing the test.
 
-    ``ListenerRegistration.close()`` closes the response under the reading thread, which then
-    dies with an AttributeError. Only that thread's exceptions, and only while closing, are
-    swallowed: any earlier death of the thread (say, from a malformed event) still reaches
-    pytest's unhandled-thread-exception check.
+    ``ListenerRegistration.close()`` closes the response under the thread that reads it: the
+    close waits until that thread's blocked read returns (the next keep-alive, up to 30 s
+    later), and then the thread dies with an AttributeError. So first stop reconnects and shut
+    the socket down for reading (urllib3's ``HTTPResponse.shutdown()``): the read ends, the SSE
+    client finds it must not reconnect, and the thread finishes cleanly. Should that not work
+    (other library versions), exceptions of that thread, and only while closing, are swallowed;
+    an earlier death of the thread (say, from a malformed event) still reaches pytest.
     """
-    thread = log.thread or getattr(registration, "_thread", None)
+    thread: threading.Thread | None = getattr(registration, "_thread", None) or log.thread
+    sse = getattr(registration, "_sse", None)
+    raw = getattr(getattr(sse, "resp", None), "raw", None)
+    if sse is not None and raw is not None and hasattr(raw, "shutdown") and thread is not None:
+        sse.should_connect = False
+        sse.retry = 0
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            raw.shutdown()
+            thread.join(WAIT)
     previous = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
@@ -101,12 +113,16 @@ def close_listener(registration: db.ListenerRegistration, log: EventLog) -> None
         threading.excepthook = previous
 
 
-def _set_at(root: Any, keys: list[str], value: Any) -> Any:
+def set_at(root: Any, keys: list[str], value: Any) -> Any:
+    """*root* with *value* put at *keys*, Firebase's way: None deletes (and empty parents go);
+    writing below a leaf turns it into an object; deleting below a leaf changes nothing."""
     if not keys:
         return copy.deepcopy(value)
+    if value is None and not isinstance(root, dict):
+        return root
     node = dict(root) if isinstance(root, dict) else {}
     head, rest = keys[0], keys[1:]
-    child = _set_at(node.get(head), rest, value)
+    child = set_at(node.get(head), rest, value)
     if child is None or child == {}:
         node.pop(head, None)
     else:
@@ -119,13 +135,22 @@ def apply_event(mirror: Any, event: EventTuple) -> Any:
     kind, path, data = event
     keys = [key for key in path.split("/") if key]
     if kind == "put":
-        return _set_at(mirror, keys, data)
+        return set_at(mirror, keys, data)
     if kind == "patch":
         assert isinstance(data, dict), f"patch data must be an object: {event!r}"
         for key, value in data.items():
-            mirror = _set_at(mirror, keys + [part for part in key.split("/") if part], value)
+            mirror = set_at(mirror, keys + [part for part in key.split("/") if part], value)
         return mirror
     raise AssertionError(f"unexpected event type: {event!r}")
+
+
+def converges_to(expected: Any) -> Callable[[list[EventTuple]], bool]:
+    """A wait_until() predicate: the replayed events give *expected*."""
+
+    def predicate(events: list[EventTuple]) -> bool:
+        return bool(replay(events) == expected)
+
+    return predicate
 
 
 def replay(events: list[EventTuple]) -> Any:
@@ -134,3 +159,64 @@ def replay(events: list[EventTuple]) -> Any:
     for event in events:
         mirror = apply_event(mirror, event)
     return mirror
+
+
+def write_with_every_api(ref: db.Reference) -> Any:
+    """Write below *ref* with set, push, multi-path update, delete, set_if_unchanged and
+    transaction, each acknowledged; return the value *ref* must hold afterwards."""
+    profile = {
+        "name": "Ada",
+        "age": 36,
+        "ratio": 0.5,
+        "active": True,
+        "langs": ["en", "fr"],
+        "bio": 'héllo ✓ "quoted" \\ / 漢字',
+    }
+    ref.child("profile").set(profile)
+    messages = ref.child("messages")
+    pushed = {
+        messages.push({"text": f"m{i}", "ts": i}).key: {"text": f"m{i}", "ts": i} for i in range(3)
+    }
+    ref.child("users").set(
+        {
+            "alan": {"nickname": "a", "age": 41},
+            "grace": {"nickname": "g", "age": 85},
+            "linus": {"nickname": "l", "age": 54},
+        }
+    )
+    ref.child("users").update({"alan/nickname": "X", "grace/nickname": "Y"})
+    ref.child("users/linus").delete()
+    ref.child("scratch").set("gone soon")
+    ref.child("scratch").delete()
+    value, tag = ref.child("guarded").get(etag=True)
+    assert value is None
+    ok, _, _ = ref.child("guarded").set_if_unchanged(tag, {"v": 1})
+    assert ok
+    assert ref.child("counter").transaction(lambda current: (current or 0) + 5) == 5
+    return {
+        "profile": profile,
+        "messages": pushed,
+        "users": {"alan": {"nickname": "X", "age": 41}, "grace": {"nickname": "Y", "age": 85}},
+        "guarded": {"v": 1},
+        "counter": 5,
+    }
+
+
+def run_threads(targets: list[Callable[[], None]], timeout: float = 90.0) -> None:
+    """Run each target in a thread; re-raise the first failure in the test's thread."""
+    errors: list[BaseException] = []
+
+    def guarded(target: Callable[[], None]) -> None:
+        try:
+            target()
+        except BaseException as exc:  # collected and re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(target,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "threads did not finish"
+    if errors:
+        raise errors[0]

@@ -84,28 +84,19 @@ def test_bad_import_file_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_serve_is_the_default_command_and_port_0_picks_a_port(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "desktop_chat.server",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "d"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    args = [
+        sys.executable,
+        "-m",
+        "desktop_chat.server",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
-        assert line.startswith("listening on http://127.0.0.1:")
-        assert int(line.rsplit(":", 1)[1]) > 0
-    finally:
-        proc.terminate()
+        proc.terminate()  # at once: a stop right after "listening" must still be clean
         assert proc.wait(30) == 0
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.close()
-        proc.stderr.close()
+    assert line.startswith("listening on http://127.0.0.1:")
+    assert int(line.rsplit(":", 1)[1]) > 0

@@ -23,8 +23,13 @@ _LISTENING = re.compile(r"^listening on http://([\d.]+):(\d+)$")
 class ServerProcess:
     """A desktop-chat-server subprocess with its own data dir; restartable and killable."""
 
-    def __init__(self, data_dir: Path, extra_args: Sequence[str] = (),
-                 emulator_admin: bool = True, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        extra_args: Sequence[str] = (),
+        emulator_admin: bool = True,
+        namespace: str = NAMESPACE,
+    ) -> None:
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
         self.emulator_admin = emulator_admin
@@ -44,14 +49,25 @@ class ServerProcess:
         return f"{self.url}?ns={self.namespace}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        args = [sys.executable, "-m", "desktop_chat.server", "serve", "--port", "0",
-                "--data-dir", str(self.data_dir), "--namespace", self.namespace,
-                *self.extra_args]
+        args = [
+            sys.executable,
+            "-m",
+            "desktop_chat.server",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(self.data_dir),
+            "--namespace",
+            self.namespace,
+            *self.extra_args,
+        ]
         if self.emulator_admin:
             args.append("--emulator-admin")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         self._pump = threading.Thread(target=self._pump_stderr, args=(self.proc,), daemon=True)
         self._pump.start()
         deadline = time.monotonic() + timeout
@@ -102,12 +118,25 @@ class ServerProcess:
         return self.start()
 
     # HTTP shortcuts, as the emulator owner (admin)
-    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
-                headers: dict[str, str] | None = None, **params: str) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        **params: str,
+    ) -> requests.Response:
         data = raw if raw is not None else (None if body is None else _dumps(body))
-        return requests.request(method, f"{self.url}/{path.strip('/')}.json",
-                                params={"ns": self.namespace, **params}, data=data,
-                                headers={**OWNER, **(headers or {})}, timeout=30)
+        return requests.request(
+            method,
+            f"{self.url}/{path.strip('/')}.json",
+            params={"ns": self.namespace, **params},
+            data=data,
+            headers={**OWNER, **(headers or {})},
+            timeout=30,
+        )
 
     def get(self, path: str = "", **params: str) -> Any:
         response = self.request("GET", path, **params)

@@ -18,8 +18,16 @@ Event = tuple[str, Any]
 class SseReader:
     """Opens a stream on a server location and collects its events in a queue."""
 
-    def __init__(self, server: ServerProcess, path: str, *, rcvbuf: int | None = None,
-                 read: bool = True, token: str = "owner", **params: str) -> None:
+    def __init__(
+        self,
+        server: ServerProcess,
+        path: str,
+        *,
+        rcvbuf: int | None = None,
+        read: bool = True,
+        token: str = "owner",
+        **params: str,
+    ) -> None:
         self.events: queue.Queue[Event | None] = queue.Queue()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:

@@ -92,11 +92,11 @@ class Database:
         await self.settled()
         return get(self.root, path)
 
-    async def listen(self, listener: Listener) -> None:
-        """Register a stream and queue its first ``put``, atomically with respect to writes."""
+    async def listen(self, listener: Listener) -> bytes:
+        """Register a stream and return its first ``put``, atomically with respect to writes."""
         await self.settled()
-        listener.send(listener.snapshot(self.root))
         self.hub.add(listener)
+        return listener.snapshot(self.root)
 
     async def write(self, request: WriteRequest) -> WriteResult:
         if self._closing:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Protocol
 
 import orjson
 
@@ -14,7 +14,7 @@ from desktop_chat.core.query import Query
 from desktop_chat.core.tree import get
 from desktop_chat.core.values import Node, render
 
-__all__ = ["Hub", "Listener", "sse_frame"]
+__all__ = ["KEEP_ALIVE_FRAME", "Hub", "Listener", "Sink", "sse_frame"]
 
 log = logging.getLogger("desktop_chat.server")
 
@@ -27,17 +27,34 @@ def sse_frame(event: str, path: Path, data: Node) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
 
 
+class Sink(Protocol):
+    """Where a listener's frames go once its stream is open (the HTTP layer's transport)."""
+
+    def write(self, frame: bytes) -> None: ...
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the peer."""
+        ...
+
+    def abort(self) -> None: ...
+
+
 class Listener:
-    """One open stream: a location, an optional query, and a bounded buffer of frames."""
+    """One open stream: a location, an optional query, and where its frames go.
+
+    Frames are written straight to the stream's sink as writes commit, so a write reaches every
+    listener without waking a task per stream. Until the sink is attached they wait in a list.
+    A stream whose unsent bytes would pass *limit* is dropped: the peer resyncs on reconnect.
+    """
 
     __slots__ = (
-        "_buffer",
-        "_buffered",
-        "_wakeup",
+        "_done",
+        "_pending",
+        "_pending_size",
+        "_sink",
         "closed",
         "last_result",
         "limit",
-        "on_overflow",
         "path",
         "query",
         "reason",
@@ -50,58 +67,52 @@ class Listener:
         self.closed = False
         self.reason = ""
         self.last_result: bytes | None = None
-        self._buffer: deque[bytes] = deque()
-        self._buffered = 0
-        self._wakeup: asyncio.Event | None = None
-        self.on_overflow: Callable[[], None] | None = None
-        """Called when the stream is dropped for falling behind (the HTTP layer aborts it)."""
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._sink: Sink | None = None
+        self._done = asyncio.Event()
 
     def send(self, frame: bytes) -> None:
-        """Queue a frame; a stream whose buffer would pass its limit is closed instead."""
+        """Write a frame, or drop the stream if it has fallen *limit* bytes behind."""
         if self.closed:
             return
-        if self._buffered + len(frame) > self.limit:
+        sink = self._sink
+        behind = (sink.buffered() if sink is not None else self._pending_size) + len(frame)
+        if behind > self.limit:
             log.warning(
-                "stream on %s closed: slow consumer, %d bytes behind",
-                join(self.path),
-                self._buffered + len(frame),
+                "stream on %s closed: slow consumer, %d bytes behind", join(self.path), behind
             )
             self.close("slow consumer: buffer limit reached")
-            if self.on_overflow is not None:
-                self.on_overflow()
-            return
-        self._buffer.append(frame)
-        self._buffered += len(frame)
-        if self._wakeup is not None:
-            self._wakeup.set()
+            if sink is not None:
+                sink.abort()
+        elif sink is not None:
+            sink.write(frame)
+        else:
+            self._pending.append(frame)
+            self._pending_size += len(frame)
+
+    def attach(self, sink: Sink) -> None:
+        """Start writing to *sink*, first what waited for it."""
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        self._sink = sink
+        if pending and not self.closed:
+            sink.write(b"".join(pending))
 
     def close(self, reason: str) -> None:
         if not self.closed:
             self.closed = True
             self.reason = reason
-            self._buffer.clear()
-            self._buffered = 0
-            if self._wakeup is not None:
-                self._wakeup.set()
+            self._pending.clear()
+            self._sink = None
+            self._done.set()
 
-    def drain(self) -> bytes:
-        """Everything queued, as one chunk to write."""
-        chunk = b"".join(self._buffer)
-        self._buffer.clear()
-        self._buffered = 0
-        if self._wakeup is not None:
-            self._wakeup.clear()
-        return chunk
-
-    async def wait(self, seconds: float) -> bool:
-        """Wait until frames are queued or the stream closes; False on timeout."""
-        if self._buffer or self.closed:
+    async def wait_closed(self, seconds: float) -> bool:
+        """Wait up to *seconds* for the stream to close; True if it did."""
+        if self.closed:
             return True
-        if self._wakeup is None:
-            self._wakeup = asyncio.Event()
         try:
             async with asyncio.timeout(seconds):
-                await self._wakeup.wait()
+                await self._done.wait()
         except TimeoutError:
             return False
         return True

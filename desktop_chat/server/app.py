@@ -15,9 +15,9 @@ from aiohttp import web
 from desktop_chat.server.access import Access
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
-from desktop_chat.server.hub import Hub
 from desktop_chat.server.rest import RestApi, RestSettings
 from desktop_chat.server.store import Durability, Store
+from desktop_chat.server.streams import Hub
 
 __all__ = ["DATABASE_KEY", "Server", "ServerConfig", "serve"]
 

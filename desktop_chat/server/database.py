@@ -15,8 +15,8 @@ from desktop_chat.core.paths import Path, is_prefix
 from desktop_chat.core.tree import get, iter_leaves, set_in, storage_key
 from desktop_chat.core.values import Node, etag, render, resolve_server_values
 from desktop_chat.server.errors import HttpError, StoreError
-from desktop_chat.server.hub import Hub, Listener, sse_frame
 from desktop_chat.server.store import LeafOp, Store
+from desktop_chat.server.streams import Hub, Listener, sse_frame
 
 __all__ = ["Database", "SetOp", "WriteRequest", "WriteResult"]
 

@@ -11,14 +11,13 @@ import orjson
 from aiohttp import web
 
 from desktop_chat.core.errors import CoreError
-from desktop_chat.core.paths import Path, is_prefix, join, parse_path
-from desktop_chat.core.pushid import PushIdGenerator
+from desktop_chat.core.paths import Path, PushIdGenerator, is_prefix, join, parse_path
 from desktop_chat.core.query import QUERY_PARAMS, parse_query
 from desktop_chat.core.values import Node, etag, normalize, render
 from desktop_chat.server.access import Access
 from desktop_chat.server.database import Database, SetOp, WriteRequest
 from desktop_chat.server.errors import HttpError
-from desktop_chat.server.sse import stream
+from desktop_chat.server.streams import stream
 
 __all__ = ["RestApi", "RestSettings", "error_response"]
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from desktop_chat.core.pushid import push_id_time
+from desktop_chat.core.paths import push_id_time
 from tests.support.server import OWNER, ServerProcess
 
 SEED = {

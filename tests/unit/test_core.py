@@ -13,13 +13,15 @@ from desktop_chat.core.errors import InvalidDataError, InvalidPathError
 from desktop_chat.core.paths import (
     MAX_DEPTH,
     MAX_KEY_BYTES,
+    PUSH_CHARS,
+    PushIdGenerator,
     check_key,
     is_prefix,
     join,
     parse_path,
+    push_id_time,
     relative,
 )
-from desktop_chat.core.pushid import PUSH_CHARS, PushIdGenerator, push_id_time
 from desktop_chat.core.tree import get, iter_leaves, set_in
 from desktop_chat.core.values import (
     NULL_ETAG,

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from desktop_chat.core.values import normalize
 from desktop_chat.server.database import Database, SetOp, WriteRequest
-from desktop_chat.server.hub import Hub
 from desktop_chat.server.store import Store
+from desktop_chat.server.streams import Hub
 
 NOW_MS = 1_700_000_000_000
 Path = tuple[str, ...]

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import orjson
 
-from desktop_chat.core.paths import Path
+from desktop_chat.core.paths import Path, is_prefix
 from desktop_chat.core.values import Node
 
-__all__ = ["Replaced", "get", "is_branch", "iter_leaves", "set_in", "storage_key"]
+__all__ = [
+    "Replaced",
+    "get",
+    "is_branch",
+    "iter_leaves",
+    "overlay_get",
+    "set_in",
+    "storage_key",
+]
 
 
 def is_branch(node: Node) -> bool:
@@ -112,3 +120,35 @@ def iter_leaves(node: Node, path: Path) -> Iterator[tuple[str, bytes]]:
                     yield child_key, orjson.dumps(child)
     elif node is not None:
         yield storage_key(path), orjson.dumps(node)
+
+
+def overlay_get(root: Node, writes: Sequence[tuple[Path, Node]], path: Path) -> Node:
+    """The value at *path* as it would be after *writes* (non-overlapping sets), without
+    touching *root*: only the objects on the way from *path* to a write are copied."""
+    for at, value in writes:
+        if is_prefix(at, path):
+            return get(value, path[len(at) :])
+    below = [(at[len(path) :], value) for at, value in writes if is_prefix(path, at)]
+    node = get(root, path)
+    if not below:
+        return node
+    for relative, value in below:
+        node = _copied_set(node, relative, value)
+    return node
+
+
+def _copied_set(node: Node, path: Path, value: Node) -> Node:
+    """set_in on a copy: the objects along *path* are copied, everything else is shared."""
+    if not path:
+        return value
+    if value is None and not is_branch(node):
+        return node  # deleting below a leaf, or below nothing, changes nothing
+    branch = dict(node) if is_branch(node) else {}
+    child = _copied_set(branch.get(path[0]), path[1:], value)
+    if child is None:
+        branch.pop(path[0], None)
+    else:
+        branch[path[0]] = child
+    if not branch or (len(branch) == 1 and ".priority" in branch):
+        return None
+    return branch

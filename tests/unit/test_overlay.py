@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from desktop_chat.core.paths import Path
 from desktop_chat.core.tree import get, overlay_get, set_in
-from desktop_chat.core.values import Node
+from desktop_chat.core.values import Node, normalize
 
 _KEYS = st.sampled_from(["a", "b", "c"])
 _PATHS = st.lists(_KEYS, min_size=1, max_size=3).map(tuple)

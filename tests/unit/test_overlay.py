@@ -16,7 +16,7 @@ _PATHS = st.lists(_KEYS, min_size=1, max_size=3).map(tuple)
 _LEAVES = st.one_of(st.none(), st.integers(0, 3), st.sampled_from(["s", True]))
 _VALUES = st.recursive(
     _LEAVES, lambda inner: st.dictionaries(_KEYS, inner, min_size=1, max_size=3), max_leaves=6
-)
+).map(lambda value: normalize(value).value)  # stored form: no nulls or empty objects inside
 
 
 def _tree(ops: list[tuple[Path, Node]]) -> Node:

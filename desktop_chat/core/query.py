@@ -121,6 +121,8 @@ class Query:
     start_after: Any = _UNSET
     end_at: Any = _UNSET
     end_before: Any = _UNSET
+    equal_to: Any = _UNSET
+    """Set (with start_at and end_at) when the query came as ``equalTo``: rules read it."""
     limit_first: int | None = None
     limit_last: int | None = None
 
@@ -227,7 +229,7 @@ def parse_query(params: Mapping[str, str]) -> Query | None:
         if set(present) & {"startAt", "startAfter", "endAt", "endBefore"}:
             raise InvalidQueryError("equalTo cannot be combined with startAt or endAt")
         value = _json_param("equalTo", params["equalTo"])
-        fields["start_at"] = fields["end_at"] = value
+        fields["start_at"] = fields["end_at"] = fields["equal_to"] = value
     for bound in ("start_at", "start_after", "end_at", "end_before"):
         value = fields.get(bound, _UNSET)
         if value is not _UNSET and isinstance(value, dict | list):

@@ -12,10 +12,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from desktop_chat.resources import read_text as read_resource
 from desktop_chat.server.access import Access
+from desktop_chat.server.auth_api import add_auth_routes
+from desktop_chat.server.auth_service import AuthService, AuthSettings
+from desktop_chat.server.credentials import ScryptParams
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
 from desktop_chat.server.rest import RestApi, RestSettings
+from desktop_chat.server.rules import RulesError, RuleSet
 from desktop_chat.server.store import Durability, Store
 from desktop_chat.server.streams import Hub
 
@@ -24,6 +29,17 @@ __all__ = ["DATABASE_KEY", "Server", "ServerConfig", "serve"]
 log = logging.getLogger("desktop_chat.server")
 
 DATABASE_KEY: web.AppKey[Database] = web.AppKey("database", Database)
+
+
+def load_rules(file: Path | None) -> RuleSet:
+    """The rules from *file*, or the shipped ``database.rules.json``; RulesError if not usable."""
+    if file is None:
+        return RuleSet.from_json(read_resource("database.rules.json"))
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"cannot read the rules file {file}: {exc}") from exc
+    return RuleSet.from_json(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +55,12 @@ class ServerConfig:
     max_body: int = 16 * 1024 * 1024
     stream_buffer: int = 4 * 1024 * 1024
     durability: Durability = "normal"
+    project_id: str = "desktop-chat"
+    token_ttl: int = 3600
+    scrypt_n: int = 2**15
+    max_failed_sign_ins: int = 5
+    rules_file: Path | None = None
+    """The rules to enforce; None means the shipped ``database.rules.json``."""
 
 
 class Server:
@@ -48,6 +70,7 @@ class Server:
         self.config = config
         self.data_dir = DataDir(config.data_dir)
         self.db: Database | None = None
+        self.auth: AuthService | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
@@ -57,10 +80,21 @@ class Server:
         self.data_dir.create()
         self.data_dir.lock()
         try:
+            rules = await asyncio.to_thread(load_rules, config.rules_file)
             store = await asyncio.to_thread(Store, self.data_dir.store_file, config.durability)
-            self.db = Database(store, Hub())
+            self.db = Database(store, Hub(), rules)
             await self.db.start()
             access = Access(self.data_dir.admin_secret(), config.emulator_admin)
+            self.auth = await asyncio.to_thread(
+                AuthService.open,
+                self.data_dir.root,
+                AuthSettings(
+                    project_id=config.project_id,
+                    token_ttl=config.token_ttl,
+                    scrypt=ScryptParams(n=config.scrypt_n),
+                    max_failures=config.max_failed_sign_ins,
+                ),
+            )
             api = RestApi(
                 self.db,
                 access,
@@ -70,6 +104,7 @@ class Server:
             )
             app = web.Application(client_max_size=config.max_body + 1)
             app[DATABASE_KEY] = self.db
+            add_auth_routes(app, self.auth, access.is_admin)
             app.router.add_route("*", "/{tail:.*}", api.handle)
             self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
             await self._runner.setup()
@@ -91,9 +126,13 @@ class Server:
         if self.db is not None:
             await self.db.close()
             self.db = None
+        self.data_dir.unpublish()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.auth is not None:
+            await asyncio.to_thread(self.auth.close)
+            self.auth = None
         self.data_dir.unlock()
 
 
@@ -107,6 +146,7 @@ async def serve(config: ServerConfig) -> None:
     server = Server(config)
     try:
         await server.start()
+        server.data_dir.publish(config.host, server.port)  # first: "listening" means findable
         print(f"listening on http://{config.host}:{server.port}", flush=True)
         await stop.wait()
         log.info("shutting down")

@@ -19,11 +19,12 @@ from desktop_chat.server.app import ServerConfig, serve
 from desktop_chat.server.datadir import DataDir, default_data_dir
 from desktop_chat.server.errors import ServerError, StoreError
 from desktop_chat.server.store import Store
+from desktop_chat.server.users_cli import add_users_parser, run_users, scrypt_n
 
 __all__ = ["main"]
 
 log = logging.getLogger("desktop_chat.server")
-COMMANDS = ("serve", "export", "import")
+COMMANDS = ("serve", "export", "import", "users")
 
 
 def export_tree(data_dir: Path, out: IO[bytes]) -> None:
@@ -79,6 +80,13 @@ def _size(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="desktop-chat-server",
@@ -122,6 +130,32 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite synchronous mode: normal survives a crash of the "
         "process, full also a power loss",
     )
+    serve_cmd.add_argument(
+        "--project-id",
+        default="desktop-chat",
+        help="the Firebase project id: the aud and iss of the ID tokens this server issues",
+    )
+    serve_cmd.add_argument(
+        "--token-ttl", type=_positive, default=3600, help="seconds an ID token is valid"
+    )
+    serve_cmd.add_argument(
+        "--scrypt-n",
+        type=scrypt_n,
+        default=2**15,
+        help="scrypt cost (a power of two) of new password hashes",
+    )
+    serve_cmd.add_argument(
+        "--max-failed-sign-ins",
+        type=_positive,
+        default=5,
+        help="failed sign-ins per account or client address before a 5 minute lock",
+    )
+    serve_cmd.add_argument(
+        "--rules",
+        type=Path,
+        default=None,
+        help="security rules file (default: the shipped database.rules.json)",
+    )
     serve_cmd.add_argument("--log-level", default="INFO")
     for name, text in (
         ("export", "write the whole tree as JSON to stdout"),
@@ -131,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-dir", type=Path, default=None)
         if name == "import":
             sub.add_argument("file", type=Path)
+    add_users_parser(commands)
     return parser
 
 
@@ -152,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             with args.file.open("rb") as source:
                 count = import_tree(data_dir, source)
             print(f"imported {count} values into {data_dir}")
+        elif args.command == "users":
+            run_users(args, data_dir)
         else:
             config = ServerConfig(
                 data_dir=data_dir,
@@ -163,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
                 max_body=args.max_body,
                 stream_buffer=args.stream_buffer,
                 durability=args.durability,
+                project_id=args.project_id,
+                token_ttl=args.token_ttl,
+                scrypt_n=args.scrypt_n,
+                max_failed_sign_ins=args.max_failed_sign_ins,
+                rules_file=args.rules,
             )
             asyncio.run(serve(config))
     except ServerError as exc:

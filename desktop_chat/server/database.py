@@ -12,11 +12,14 @@ from typing import Literal
 import orjson
 
 from desktop_chat.core.paths import Path, is_prefix
+from desktop_chat.core.query import Query
 from desktop_chat.core.tree import get, iter_leaves, set_in, storage_key
 from desktop_chat.core.values import Node, etag, render, resolve_server_values
+from desktop_chat.server.access import ADMIN, Caller
 from desktop_chat.server.errors import HttpError, StoreError
+from desktop_chat.server.rules import RuleSet
 from desktop_chat.server.store import LeafOp, Store
-from desktop_chat.server.streams import Hub, Listener, sse_frame
+from desktop_chat.server.streams import CANCEL_FRAME, Hub, Listener, sse_frame
 
 __all__ = ["Database", "SetOp", "WriteRequest", "WriteResult"]
 
@@ -42,6 +45,7 @@ class WriteRequest:
     has_server_values: bool = False
     if_match: str | None = None
     want_etag: bool = False
+    caller: Caller = ADMIN
     future: asyncio.Future[WriteResult] = field(init=False)
 
 
@@ -68,9 +72,17 @@ def _leaf_ops(path: Path, old: Node, new: Node, replaced_path: Path) -> list[Lea
 class Database:
     """Owns the tree. Reads are immediate; writes go through one writer task in batches."""
 
-    def __init__(self, store: Store, hub: Hub, clock_ms: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hub: Hub,
+        rules: RuleSet | None = None,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
         self._store = store
         self.hub = hub
+        self.rules = rules or RuleSet.deny_all()
+        """Checked for every caller but admins; with none, only admins get in."""
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.root: Node = None
         self._queue: asyncio.Queue[WriteRequest | None] = asyncio.Queue(maxsize=10_000)
@@ -88,15 +100,24 @@ class Database:
         while not self._settled.is_set():
             await self._settled.wait()
 
-    async def read(self, path: Path) -> Node:
+    async def read(self, path: Path, caller: Caller = ADMIN, query: Query | None = None) -> Node:
+        """The value at *path*, if the rules let *caller* read it (else a 401)."""
         await self.settled()
+        self._check_read(path, caller, query)
         return get(self.root, path)
 
     async def listen(self, listener: Listener) -> bytes:
         """Register a stream and return its first ``put``, atomically with respect to writes."""
         await self.settled()
+        self._check_read(listener.path, listener.caller, listener.query)
         self.hub.add(listener)
         return listener.snapshot(self.root)
+
+    def _check_read(self, path: Path, caller: Caller, query: Query | None) -> None:
+        if not caller.admin and not self.rules.can_read(
+            path, caller.auth, self.root, self._clock_ms(), query
+        ):
+            raise HttpError(401, "Permission denied")
 
     async def write(self, request: WriteRequest) -> WriteResult:
         if self._closing:
@@ -174,6 +195,8 @@ class Database:
                     return
             for listener, frame in frames:
                 listener.send(frame)
+                if frame is CANCEL_FRAME:
+                    listener.close("permission revoked")
             for request, result in done:
                 if not request.future.done():
                     request.future.set_result(result)
@@ -204,15 +227,24 @@ class Database:
                 raise HttpError(
                     412, "ETag mismatch", {"ETag": current_tag}, body=orjson.dumps(render(current))
                 )
-        values: list[Node] = []
+        values = [op.value for op in request.ops]
+        if request.has_server_values:
+            values = [
+                resolve_server_values(value, op.path, lambda at: get(self.root, at), now)
+                for op, value in zip(request.ops, values, strict=True)
+            ]
+        caller = request.caller
+        if not caller.admin and not self.rules.can_write(
+            [(op.path, value) for op, value in zip(request.ops, values, strict=True)],
+            caller.auth,
+            self.root,
+            now,
+        ):  # checked here, in write order, so of two racing writes the rules see the winner
+            raise HttpError(401, "Permission denied")
         events: dict[Listener, list[tuple[Path, Node]]] = {}
         queried: set[Listener] = set()
         start = len(undo)
-        for op in request.ops:
-            value = op.value
-            if request.has_server_values:
-                value = resolve_server_values(value, op.path, lambda at: get(self.root, at), now)
-            values.append(value)
+        for op, value in zip(request.ops, values, strict=True):
             self._apply_op(op.path, value, leaf_ops, undo, events, queried)
         if len(undo) == start:  # nothing changed: no events, no rows
             return WriteResult(values, etag(values[0]) if request.want_etag else None)
@@ -223,6 +255,12 @@ class Database:
             if key not in encoded:
                 encoded[key] = _frames_for(changes)
             frames.extend((listener, frame) for frame in encoded[key])
+        for listener in (*events, *queried):
+            if not listener.caller.admin and not self.rules.can_read(
+                listener.path, listener.caller.auth, self.root, now, listener.query
+            ):
+                frames.append((listener, CANCEL_FRAME))  # access revoked: the stream ends
+                queried.discard(listener)
         for listener in queried:
             assert listener.query is not None
             result = render(listener.query.apply(get(self.root, listener.path)))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import platformdirs
 
@@ -24,7 +25,7 @@ def default_data_dir() -> Path:
 
 
 class DataDir:
-    """A server data dir: ``store.sqlite3``, ``admin-secret`` and ``server.lock``."""
+    """A server data dir: ``store.sqlite3``, ``admin-secret``, ``server.lock``, ``server.json``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -65,6 +66,30 @@ class DataDir:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    @property
+    def server_info_file(self) -> Path:
+        return self.root / "server.json"
+
+    def publish(self, host: str, port: int) -> None:
+        """Write ``server.json`` (``{"port", "pid", "host"}``) so tools find the running server."""
+        info = json.dumps({"port": port, "pid": os.getpid(), "host": host})
+        temporary = self.root / "server.json.tmp"
+        temporary.write_text(info + "\n", encoding="utf-8")
+        os.replace(temporary, self.server_info_file)
+
+    def unpublish(self) -> None:
+        """Remove ``server.json``, if this process holds the dir (and so wrote it)."""
+        if self._lock_file is not None:
+            self.server_info_file.unlink(missing_ok=True)
+
+    def published(self) -> dict[str, Any] | None:
+        """What ``server.json`` says, or None if it is missing or unreadable."""
+        try:
+            info = json.loads(self.server_info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
 
     def admin_secret(self) -> str:
         """The admin secret: from the environment, else the data dir's (made on first start)."""

@@ -12,12 +12,13 @@ from aiohttp import web
 
 from desktop_chat.core.errors import CoreError
 from desktop_chat.core.paths import Path, PushIdGenerator, is_prefix, join, parse_path
-from desktop_chat.core.query import QUERY_PARAMS, parse_query
+from desktop_chat.core.query import QUERY_PARAMS, Query, parse_query
 from desktop_chat.core.values import Node, etag, normalize, render
-from desktop_chat.server.access import Access
+from desktop_chat.server.access import Access, Caller
 from desktop_chat.server.database import Database, SetOp, WriteRequest
 from desktop_chat.server.errors import HttpError
-from desktop_chat.server.streams import stream
+from desktop_chat.server.rules import index_error_message
+from desktop_chat.server.streams import Listener, stream
 
 __all__ = ["RestApi", "RestSettings", "error_response"]
 
@@ -90,36 +91,43 @@ class RestApi:
         )
         if method == "POST" and override:
             method = override.upper()
-        self.access.require_admin(request)
+        caller = await self.access.caller(request)
         if method == "GET":
+            query = self._query(path, params)
             if "text/event-stream" in request.headers.get("Accept", ""):
-                query = parse_query(params)
-                return await stream(
-                    request,
-                    self.db,
-                    path,
-                    query,
-                    self.settings.keep_alive,
-                    self.settings.stream_buffer,
-                )
-            return await self._get(request, path, params)
+                listener = Listener(path, query, self.settings.stream_buffer, caller)
+                return await stream(request, self.db, listener, self.settings.keep_alive)
+            return await self._get(request, path, params, query, caller)
         if method not in ("PUT", "POST", "PATCH", "DELETE"):
             raise HttpError(405, f"Method {method} is not supported")
         if set(QUERY_PARAMS) & set(params) or "shallow" in params:
             raise HttpError(400, "Query parameters are only allowed on GET requests")
         body = await self._body(request) if method != "DELETE" else None
-        return await self._write(request, method, path, params, body)
+        return await self._write(request, method, path, params, body, caller)
+
+    def _query(self, path: Path, params: Mapping[str, str]) -> Query | None:
+        """The request's query; ordering by a child needs an ``.indexOn`` in the rules."""
+        query = parse_query(params)
+        if query is not None and query.child_path is not None:
+            rules = self.db.rules
+            if not rules.index_defined(path, query.order_by):
+                raise HttpError(400, index_error_message(path, query.order_by))
+        return query
 
     async def _get(
-        self, request: web.Request, path: Path, params: Mapping[str, str]
+        self,
+        request: web.Request,
+        path: Path,
+        params: Mapping[str, str],
+        query: Query | None,
+        caller: Caller,
     ) -> web.Response:
         if "if-match" in request.headers:
             raise HttpError(400, "if-match is not allowed on GET requests")
-        query = parse_query(params)
         shallow = params.get("shallow") == "true"
         if shallow and (query is not None or "format" in params):
             raise HttpError(400, "Mixing 'shallow' and querying parameters is not supported")
-        value = await self.db.read(path)
+        value = await self.db.read(path, caller, query)
         headers: dict[str, str] = {}
         if request.headers.get("X-Firebase-ETag", "").lower() == "true" or (
             "if-none-match" in request.headers
@@ -157,7 +165,13 @@ class RestApi:
             raise HttpError(400, BAD_JSON) from None
 
     async def _write(
-        self, request: web.Request, method: str, path: Path, params: Mapping[str, str], body: Node
+        self,
+        request: web.Request,
+        method: str,
+        path: Path,
+        params: Mapping[str, str],
+        body: Node,
+        caller: Caller,
     ) -> web.Response:
         if_match = request.headers.get("if-match")
         want_etag = request.headers.get("X-Firebase-ETag", "").lower() == "true"
@@ -176,6 +190,7 @@ class RestApi:
             write = WriteRequest(
                 "set", [SetOp(path, written.value)], written.has_server_values, if_match, want_etag
             )
+        write.caller = caller
         result = await self.db.write(write)
         headers = {"ETag": result.etag} if result.etag is not None else None
         if params.get("print") == "silent":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -14,15 +15,28 @@ from desktop_chat.core.paths import Path, join
 from desktop_chat.core.query import Query
 from desktop_chat.core.tree import get
 from desktop_chat.core.values import Node, render
+from desktop_chat.server.access import ADMIN, Caller
 
 if TYPE_CHECKING:
     from desktop_chat.server.database import Database
 
-__all__ = ["KEEP_ALIVE_FRAME", "ChunkedSink", "Hub", "Listener", "Sink", "sse_frame", "stream"]
+__all__ = [
+    "AUTH_REVOKED_FRAME",
+    "CANCEL_FRAME",
+    "KEEP_ALIVE_FRAME",
+    "ChunkedSink",
+    "Hub",
+    "Listener",
+    "Sink",
+    "sse_frame",
+    "stream",
+]
 
 log = logging.getLogger("desktop_chat.server")
 
 KEEP_ALIVE_FRAME = b"event: keep-alive\ndata: null\n\n"
+CANCEL_FRAME = b'event: cancel\ndata: "Permission denied"\n\n'
+AUTH_REVOKED_FRAME = b'event: auth_revoked\ndata: "credential is no longer valid"\n\n'
 
 
 def sse_frame(event: str, path: Path, data: Node) -> bytes:
@@ -56,6 +70,7 @@ class Listener:
         "_pending",
         "_pending_size",
         "_sink",
+        "caller",
         "closed",
         "last_result",
         "limit",
@@ -64,10 +79,11 @@ class Listener:
         "reason",
     )
 
-    def __init__(self, path: Path, query: Query | None, limit: int) -> None:
+    def __init__(self, path: Path, query: Query | None, limit: int, caller: Caller = ADMIN) -> None:
         self.path = path
         self.query = query
         self.limit = limit
+        self.caller = caller
         self.closed = False
         self.reason = ""
         self.last_result: bytes | None = None
@@ -239,27 +255,33 @@ class ChunkedSink:
 async def stream(
     request: web.Request,
     db: Database,
-    path: Path,
-    query: Query | None,
+    listener: Listener,
     keep_alive: float,
-    buffer_limit: int,
 ) -> web.StreamResponse:
-    """Serve one stream until the client leaves, the server stops, or the stream falls behind."""
+    """Serve one stream until the client leaves, the server stops, the stream falls behind,
+    its access is revoked (``cancel``) or its ID token expires (``auth_revoked``)."""
+    first = await db.listen(listener)  # a 401 here is still a plain JSON answer
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     response.enable_chunked_encoding()
-    await response.prepare(request)
     transport = request.transport
-    listener = Listener(path, query, buffer_limit)
-    first = await db.listen(listener)
     try:
+        await response.prepare(request)
         await response.write(first)  # headers and the first chunk, through aiohttp
         if transport is None or transport.is_closing():
             return response
         listener.attach(ChunkedSink(transport))
-        while not await listener.wait_closed(keep_alive):
+        expires = listener.caller.expires
+        while True:
+            wait = keep_alive if expires is None else min(keep_alive, expires - time.time())
+            if await listener.wait_closed(max(wait, 0.0)):
+                break
+            if expires is not None and time.time() >= expires:
+                listener.send(AUTH_REVOKED_FRAME)
+                listener.close("ID token expired")
+                break
             listener.send(KEEP_ALIVE_FRAME)
         if listener.reason:
-            log.debug("stream on %s closed: %s", join(path), listener.reason)
+            log.debug("stream on %s closed: %s", join(listener.path), listener.reason)
     except (ConnectionError, RuntimeError):
         pass  # the client went away
     finally:

@@ -16,6 +16,8 @@ from typing import Any
 import requests
 
 OWNER = {"Authorization": "Bearer owner"}
+ADMIN_RULES = Path(__file__).with_name("admin.rules.json")
+"""Rules for admin-only tests: closed to users, with every child they order by indexed."""
 NAMESPACE = "test-ns"
 _LISTENING = re.compile(r"^listening on http://([\d.]+):(\d+)$")
 
@@ -29,8 +31,11 @@ class ServerProcess:
         extra_args: Sequence[str] = (),
         emulator_admin: bool = True,
         namespace: str = NAMESPACE,
+        rules: Path | None = ADMIN_RULES,
     ) -> None:
         self.data_dir = data_dir
+        self.rules = rules
+        """The --rules file; None runs the shipped database.rules.json."""
         self.extra_args = list(extra_args)
         self.emulator_admin = emulator_admin
         self.namespace = namespace
@@ -62,6 +67,8 @@ class ServerProcess:
             self.namespace,
             *self.extra_args,
         ]
+        if self.rules is not None:
+            args += ["--rules", str(self.rules)]
         if self.emulator_admin:
             args.append("--emulator-admin")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -95,6 +95,7 @@ class Server:
                     max_failures=config.max_failed_sign_ins,
                 ),
             )
+            access.verify_user = self.auth.verify_user  # ID tokens of signed-in users
             api = RestApi(
                 self.db,
                 access,

@@ -248,19 +248,25 @@ class Database:
             self._apply_op(op.path, value, leaf_ops, undo, events, queried)
         if len(undo) == start:  # nothing changed: no events, no rows
             return WriteResult(values, etag(values[0]) if request.want_etag else None)
+        revoked = {  # listeners this write took read access from: they get cancel, no data
+            listener
+            for listener in (*events, *queried)
+            if not listener.caller.admin
+            and not self.rules.can_read(
+                listener.path, listener.caller.auth, self.root, now, listener.query
+            )
+        }
+        frames.extend((listener, CANCEL_FRAME) for listener in revoked)
+        queried -= revoked
         encoded: dict[tuple[tuple[Path, int], ...], list[bytes]] = {}
         for listener, changes in events.items():
+            if listener in revoked:
+                continue
             # Listeners at one location share the same changes: encode them once.
             key = tuple((path, id(value)) for path, value in changes)
             if key not in encoded:
                 encoded[key] = _frames_for(changes)
             frames.extend((listener, frame) for frame in encoded[key])
-        for listener in (*events, *queried):
-            if not listener.caller.admin and not self.rules.can_read(
-                listener.path, listener.caller.auth, self.root, now, listener.query
-            ):
-                frames.append((listener, CANCEL_FRAME))  # access revoked: the stream ends
-                queried.discard(listener)
         for listener in queried:
             assert listener.query is not None
             result = render(listener.query.apply(get(self.root, listener.path)))

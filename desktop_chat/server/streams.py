@@ -263,6 +263,7 @@ async def stream(
     first = await db.listen(listener)  # a 401 here is still a plain JSON answer
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     response.enable_chunked_encoding()
+    response.force_close()  # a stream that ends closes its connection, as Firebase's do
     transport = request.transport
     try:
         await response.prepare(request)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from desktop_chat.server.credentials import (
     normalize_email,
     validate_password,
 )
-from desktop_chat.server.errors import ForeignStoreError, StoreError
+from desktop_chat.server.sqlite_file import FileKind, open_file, transaction
 
 __all__ = ["ACCOUNTS_FILE", "APPLICATION_ID", "SCHEMA_VERSION", "AccountStore", "RefreshGrant"]
 
@@ -71,6 +70,14 @@ _SCHEMA = (
 )
 
 
+def _create(db: sqlite3.Connection) -> None:
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
+ACCOUNTS = FileKind("accounts file", APPLICATION_ID, SCHEMA_VERSION, _create, private=True)
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -88,52 +95,18 @@ class AccountStore:
         self._lock = threading.Lock()
         self._states: dict[str, tuple[int, bool]] = {}
         """uid -> (valid_since, disabled): every request's ID token is checked without I/O."""
-        existed = file.exists() and file.stat().st_size > 0
+        self._db = open_file(file, ACCOUNTS, "FULL")
         try:
-            if not file.exists():  # password hashes: owner only (SQLite's -wal/-shm follow)
-                os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the accounts file {file}: {exc}") from exc
-        try:
-            self._open(existed)
+            self._load()
         except sqlite3.Error as exc:
             self._db.close()
-            raise StoreError(f"cannot open the accounts file {file}: {exc}") from exc
+            raise StoreError(f"cannot read the accounts file {file}: {exc}") from exc
         except BaseException:
             self._db.close()
             raise
 
-    def _open(self, existed: bool) -> None:
+    def _load(self) -> None:
         db = self._db
-        try:
-            application_id = db.execute("PRAGMA application_id").fetchone()[0]
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        except sqlite3.DatabaseError as exc:
-            raise ForeignStoreError(
-                f"{self.file} is not a desktop_chat accounts file ({exc}); it was left untouched"
-            ) from exc
-        if existed and application_id != APPLICATION_ID:
-            raise ForeignStoreError(
-                f"{self.file} is a SQLite file of another program (application_id "
-                f"{application_id:#x}); it was left untouched"
-            )
-        if version > SCHEMA_VERSION:
-            raise ForeignStoreError(
-                f"{self.file} was written by a newer desktop_chat (accounts schema {version}, "
-                f"this one reads up to {SCHEMA_VERSION}); it was left untouched"
-            )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        if not existed or (version == 0 and not tables):
-            with self._transaction():
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        elif version < SCHEMA_VERSION:  # pragma: no cover - no older schema exists yet
-            raise ForeignStoreError(f"{self.file}: no migration from accounts schema {version}")
         with self._transaction():
             db.execute(
                 "DELETE FROM refresh_tokens WHERE revoked = 1 AND created_at < ?",
@@ -146,17 +119,8 @@ class AccountStore:
             )
         }
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
 
     # reading
     def _one(self, column: str, value: str) -> Account | None:

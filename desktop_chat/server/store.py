@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path as FsPath
 from typing import Literal
 
@@ -13,7 +14,8 @@ import orjson
 from desktop_chat.core.paths import Path
 from desktop_chat.core.tree import set_in
 from desktop_chat.core.values import Node
-from desktop_chat.server.errors import ForeignStoreError, StoreError
+from desktop_chat.server.errors import StoreError
+from desktop_chat.server.sqlite_file import FileKind, open_file, transaction
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "LeafOp", "Store"]
 
@@ -48,62 +50,18 @@ def _create(db: sqlite3.Connection) -> None:
     )
 
 
+STORE_FILE = FileKind("store", APPLICATION_ID, SCHEMA_VERSION, _create, _MIGRATIONS)
+
+
 class Store:
     """One SQLite file holding a tree. Not thread-safe: one caller at a time."""
 
     def __init__(self, file: FsPath, durability: Durability = "normal") -> None:
         self.file = file
-        existed = file.exists() and file.stat().st_size > 0
-        try:
-            self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store {file}: {exc}") from exc
-        try:
-            self._open(existed, durability)
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = open_file(file, STORE_FILE, durability.upper())
 
-    def _open(self, existed: bool, durability: Durability) -> None:
-        db = self._db
-        try:
-            application_id = db.execute("PRAGMA application_id").fetchone()[0]
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        except sqlite3.DatabaseError as exc:
-            raise ForeignStoreError(
-                f"{self.file} is not a desktop_chat store ({exc}); it was left untouched"
-            ) from exc
-        if existed and application_id != APPLICATION_ID:
-            raise ForeignStoreError(
-                f"{self.file} is a SQLite file of another program (application_id "
-                f"{application_id:#x}); it was left untouched"
-            )
-        if version > SCHEMA_VERSION:
-            raise ForeignStoreError(
-                f"{self.file} was written by a newer desktop_chat (schema {version}, this one "
-                f"reads up to {SCHEMA_VERSION}); it was left untouched"
-            )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={durability.upper()}")
-        if not existed or (version == 0 and not tables):
-            with self._transaction():
-                _create(db)
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            return
-        while version < SCHEMA_VERSION:
-            migrate = _MIGRATIONS.get(version)
-            if migrate is None:
-                raise ForeignStoreError(f"{self.file}: no migration from schema {version}")
-            log.info("migrating %s from schema %d to %d", self.file, version, version + 1)
-            with self._transaction():
-                migrate(db)
-                db.execute(f"PRAGMA user_version={version + 1}")
-            version += 1
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
 
     def load(self) -> Node:
         """Read the whole tree."""
@@ -153,22 +111,3 @@ class Store:
         except sqlite3.Error as exc:
             log.warning("could not checkpoint %s: %s", self.file, exc)
         self._db.close()
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-        elif self._db.in_transaction:
-            self._db.execute("ROLLBACK")

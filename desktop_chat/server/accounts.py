@@ -30,6 +30,7 @@ from desktop_chat.server.credentials import (
     normalize_email,
     validate_password,
 )
+from desktop_chat.server.errors import StoreError
 from desktop_chat.server.sqlite_file import FileKind, open_file, transaction
 
 __all__ = ["ACCOUNTS_FILE", "APPLICATION_ID", "SCHEMA_VERSION", "AccountStore", "RefreshGrant"]

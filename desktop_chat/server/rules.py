@@ -138,7 +138,7 @@ def _own(node: Node) -> tuple[Node, Node]:
 class _Write:
     """One write check's shared state: the two trees and the variables of every rule."""
 
-    __slots__ = ("after", "auth", "before", "errors", "now", "root", "validated")
+    __slots__ = ("after", "auth", "before", "errors", "granted", "now", "root", "validated")
 
     def __init__(
         self,
@@ -151,6 +151,8 @@ class _Write:
         self.auth, self.now, self.before, self.after, self.errors = auth, now, before, after, errors
         self.root = Snapshot(before, ())
         self.validated: set[Path] = set()
+        self.granted: dict[Path, bool] = {}
+        """Each ``.write`` answer by location: the paths of one update share their ancestors'."""
 
     def ctx(self, path: Path, bindings: dict[str, str], old: Node, new: Node) -> Ctx:
         data, new_data = Snapshot(self.before, path, old), Snapshot(self.after, path, new)
@@ -287,7 +289,11 @@ class RuleSet:
                 return False
             if node.write is not None:
                 here = path[:depth]
-                if node.write(check.ctx(here, bindings, UNLOADED, UNLOADED)):
+                granted = check.granted.get(here)
+                if granted is None:
+                    granted = node.write(check.ctx(here, bindings, UNLOADED, UNLOADED))
+                    check.granted[here] = granted
+                if granted:
                     return True
             if depth < len(path):
                 node, bindings = node.step(path[depth], bindings)

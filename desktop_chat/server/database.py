@@ -220,13 +220,6 @@ class Database:
         undo: list[tuple[Path, Node]],
         frames: list[tuple[Listener, bytes]],
     ) -> WriteResult:
-        if request.if_match is not None:
-            current = get(self.root, request.ops[0].path)
-            current_tag = etag(current)
-            if current_tag != request.if_match:
-                raise HttpError(
-                    412, "ETag mismatch", {"ETag": current_tag}, body=orjson.dumps(render(current))
-                )
         values = [op.value for op in request.ops]
         if request.has_server_values:
             values = [
@@ -241,6 +234,14 @@ class Database:
             now,
         ):  # checked here, in write order, so of two racing writes the rules see the winner
             raise HttpError(401, "Permission denied")
+        if request.if_match is not None:  # after the rules: a 412 must not leak to strangers
+            path = request.ops[0].path
+            current = get(self.root, path)
+            current_tag = etag(current)
+            if current_tag != request.if_match:
+                readable = caller.admin or self.rules.can_read(path, caller.auth, self.root, now)
+                body = orjson.dumps(render(current) if readable else None)
+                raise HttpError(412, "ETag mismatch", {"ETag": current_tag}, body=body)
         events: dict[Listener, list[tuple[Path, Node]]] = {}
         queried: set[Listener] = set()
         start = len(undo)

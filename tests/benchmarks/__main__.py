@@ -20,6 +20,8 @@ from tests.benchmarks.fanout import GOAL_P99_RATIO, run_fanout
 from tests.benchmarks.harness import REPO_ROOT, BenchResult, kill_everything, raise_nofile_limit
 from tests.benchmarks.idle_memory import GOAL_BYTES_PER_STREAM, run_idle_memory
 from tests.benchmarks.put_throughput import GOAL_RATIO, run_put_throughput
+from tests.benchmarks.rules_throughput import GOAL_RATIO as RULES_GOAL_RATIO
+from tests.benchmarks.rules_throughput import run_rules
 
 BUDGET_SECONDS = 170
 BENCHMARKS: dict[str, tuple[str, str, Callable[[], BenchResult]]] = {
@@ -30,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, str, Callable[[], BenchResult]]] = {
         f"<= {GOAL_BYTES_PER_STREAM // 1024} KB/stream",
         run_idle_memory,
     ),
+    "rules": ("Rules write throughput", f">= {RULES_GOAL_RATIO}", run_rules),
 }
 COLUMNS = ("benchmark", "ours", "baseline", "ratio/figure", "goal", "pass/FAIL")
 

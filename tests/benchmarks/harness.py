@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: results, child processes, file limits, RSS and percentiles."""
+"""Shared benchmark plumbing: results, child processes, wrk, file limits, RSS and percentiles."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import queue
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,11 +21,13 @@ from typing import Any
 
 import orjson
 
-from tests.support.server import ServerProcess
+from tests.support.server import ADMIN_RULES, ServerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OWNER_HEADERS = {"Authorization": "Bearer owner"}
 _LISTENING = re.compile(r"^listening on http://([\d.]+):(\d+)$")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s*(\d+)")
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 # Every child a benchmark starts, so an interrupted run can still kill them all.
 _CHILDREN: set[subprocess.Popen[str]] = set()
@@ -178,9 +181,14 @@ class Child:
         return self.proc.returncode
 
 
-def start_server(data_dir: Path, extra_args: Sequence[str] = ()) -> ServerProcess:
-    """Start desktop-chat-server (with --emulator-admin) and remember it for cleanup."""
-    server = ServerProcess(data_dir, extra_args=extra_args)
+def start_server(
+    data_dir: Path, extra_args: Sequence[str] = (), rules: Path | None = ADMIN_RULES
+) -> ServerProcess:
+    """Start desktop-chat-server (with --emulator-admin) and remember it for cleanup.
+
+    *rules* is the ``--rules`` file; None runs the shipped ``database.rules.json``.
+    """
+    server = ServerProcess(data_dir, extra_args=extra_args, rules=rules)
     _SERVERS.add(server)
     server.start()
     return server
@@ -207,3 +215,72 @@ def kill_everything() -> None:
             proc.kill()
             proc.wait(5)
         _CHILDREN.discard(proc)
+
+
+def run_wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    threads: int,
+    script: Path,
+    script_args: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Drive *url* with wrk and a Lua *script* that prints one ``WRK_JSON {...}`` summary line.
+
+    Returns that summary plus wrk's own error counts, ``per_second`` (2xx answers per second)
+    and wrk's text output (``wrk_output``).
+    """
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    command = [
+        wrk,
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    if script_args:
+        command += ["--", *script_args]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 30, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}{done.stdout}")
+    summary: dict[str, Any] | None = None
+    for line in done.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            summary = orjson.loads(line[len("WRK_JSON ") :])
+    if summary is None:
+        raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+    non_2xx = _NON_2XX.search(done.stdout)
+    summary["wrk_non2xx_line"] = int(non_2xx.group(1)) if non_2xx else 0
+    sockets = _SOCKET_ERRORS.search(done.stdout)
+    summary["wrk_socket_errors_line"] = (
+        sum(int(value) for value in sockets.groups()) if sockets else 0
+    )
+    summary["per_second"] = summary["ok"] / (summary["duration_us"] / 1e6)
+    summary["wrk_output"] = done.stdout
+    return summary
+
+
+def wrk_errors(summary: dict[str, Any]) -> int:
+    """Failures in a run_wrk summary: non-2xx answers plus socket errors.
+
+    The script's counts and wrk's text report the same failures; the larger of each pair counts.
+    """
+    sockets = sum(
+        summary[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
+    )
+    return int(
+        max(summary["non2xx"], summary["wrk_non2xx_line"])
+        + max(sockets, summary["wrk_socket_errors_line"])
+    )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 import sqlite3
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -14,12 +11,17 @@ from typing import Any
 import orjson
 import requests
 
-from tests.benchmarks.harness import OWNER_HEADERS, BenchResult, start_server, stop_server
+from tests.benchmarks.harness import (
+    OWNER_HEADERS,
+    BenchResult,
+    run_wrk,
+    start_server,
+    stop_server,
+    wrk_errors,
+)
 
 LUA_SCRIPT = Path(__file__).with_name("put.lua")
 GOAL_RATIO = 0.15
-_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s*(\d+)")
-_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
 def sqlite_baseline(directory: Path, seconds: float) -> dict[str, Any]:
@@ -52,48 +54,6 @@ def sqlite_baseline(directory: Path, seconds: float) -> dict[str, Any]:
     return {"rows": rows, "stored": stored, "seconds": elapsed, "per_second": rows / elapsed}
 
 
-def run_wrk(url: str, seconds: float, connections: int, threads: int) -> dict[str, Any]:
-    """Drive PUTs at *url* with wrk and put.lua; returns the script's summary plus wrk's text."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
-    command = [
-        wrk,
-        "-t",
-        str(threads),
-        "-c",
-        str(connections),
-        "-d",
-        f"{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "--latency",
-        "-s",
-        str(LUA_SCRIPT),
-        url,
-    ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 30, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}{done.stdout}")
-    summary: dict[str, Any] | None = None
-    for line in done.stdout.splitlines():
-        if line.startswith("WRK_JSON "):
-            summary = orjson.loads(line[len("WRK_JSON ") :])
-    if summary is None:
-        raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
-    non_2xx = _NON_2XX.search(done.stdout)
-    summary["wrk_non2xx_line"] = int(non_2xx.group(1)) if non_2xx else 0
-    sockets = _SOCKET_ERRORS.search(done.stdout)
-    summary["wrk_socket_errors_line"] = (
-        sum(int(value) for value in sockets.groups()) if sockets else 0
-    )
-    summary["per_second"] = summary["ok"] / (summary["duration_us"] / 1e6)
-    summary["wrk_output"] = done.stdout
-    return summary
-
-
 def run_put_throughput(
     seconds: float = 10.0,
     connections: int = 64,
@@ -115,7 +75,7 @@ def run_put_throughput(
                     f"{server.url}/warmup/{n}.json", data=b"1", headers=OWNER_HEADERS, timeout=10
                 )
                 response.raise_for_status()
-            ours = run_wrk(server.url, seconds, connections, threads)
+            ours = run_wrk(server.url, seconds, connections, threads, LUA_SCRIPT)
             check = requests.get(
                 f"{server.url}/bench.json",
                 params={"shallow": "true"},
@@ -128,15 +88,7 @@ def run_put_throughput(
             stop_server(server)
         runs.append(sqlite_baseline(directory / "after", baseline_seconds))
     baseline = max(runs, key=lambda run: float(run["per_second"]))
-    errors = (
-        ours["non2xx"]
-        + ours["wrk_non2xx_line"]
-        + ours["wrk_socket_errors_line"]
-        + ours["connect_errors"]
-        + ours["read_errors"]
-        + ours["write_errors"]
-        + ours["timeouts"]
-    )
+    errors = wrk_errors(ours)
     ratio = ours["per_second"] / baseline["per_second"]
     clean = errors == 0 and stored_ok and ours["ok"] > 0
     figure = f"ratio {ratio:.3f}"

@@ -12,6 +12,7 @@ from tests.benchmarks.fanout import run_fanout
 from tests.benchmarks.harness import BenchResult
 from tests.benchmarks.idle_memory import run_idle_memory
 from tests.benchmarks.put_throughput import run_put_throughput
+from tests.benchmarks.rules_throughput import run_rules
 
 
 def _finite(value: object) -> bool:
@@ -52,3 +53,17 @@ def test_idle_memory_smoke() -> None:
         assert figures["streams"] == 20
         assert figures["rss_before"] > 0 and figures["rss_after"] > 0
         assert _finite(figures["bytes_per_stream"])
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_rules_smoke() -> None:
+    result = run_rules(seconds=1, connections=4, threads=1, users=2)
+    _check_row(result)
+    details = result.details
+    assert details["problems"] == [] and details["senders"] == 2
+    for side in ("off", "full"):
+        for mode in ("create", "send"):
+            run = details["runs"][side][mode]
+            assert run["ok"] > 0 and run["errors"] == 0
+    assert _finite(details["ratio"]) and details["ratio"] > 0
+    assert _finite(details["send_ratio"]) and details["send_ratio"] > 0

@@ -12,7 +12,8 @@ from desktop_chat.core.errors import InvalidPathError
 from desktop_chat.core.paths import MAX_DEPTH, Path, check_key, join
 from desktop_chat.core.query import Query
 from desktop_chat.core.values import Node
-from desktop_chat.server.rules_eval import READ_VARIABLES, WRITE_VARIABLES, Ctx, Rule, compile_rule
+from desktop_chat.server.rules_compile import compile_rule
+from desktop_chat.server.rules_eval import READ_VARIABLES, WRITE_VARIABLES, Ctx, Rule, deny
 from desktop_chat.server.rules_parser import RulesError, load_json
 from desktop_chat.server.rules_values import (
     UNLOADED,
@@ -164,12 +165,10 @@ class _Write:
             return True
         self.validated.add(path)
         new_data = Snapshot(self.after, path, new)
-        if not new_data.exists():
+        if new is None or (new is UNLOADED and not new_data.exists()):
             return True
-        data = Snapshot(self.before, path, old)
-        return rule(
-            Ctx(self.auth, self.now, self.root, data, new_data, None, bindings, self.errors)
-        )
+        data, auth = Snapshot(self.before, path, old), self.auth
+        return rule(Ctx(auth, self.now, self.root, data, new_data, None, bindings, self.errors))
 
 
 class RuleSet:
@@ -250,7 +249,7 @@ class RuleSet:
         for depth in range(len(path) + 1):
             if node is None:
                 return False
-            if node.read is not None:
+            if node.read not in (None, deny):
                 data = Snapshot(view, path[:depth])
                 ctx = Ctx(auth, now_ms, root_snap, data, None, variables, bindings, errors)
                 if node.read(ctx):
@@ -287,7 +286,7 @@ class RuleSet:
         for depth in range(len(path) + 1):
             if node is None:
                 return False
-            if node.write is not None:
+            if node.write not in (None, deny):
                 here = path[:depth]
                 granted = check.granted.get(here)
                 if granted is None:
@@ -327,7 +326,7 @@ class RuleSet:
             if child is None:
                 return False
             child_path = (*path, key)
-            if child.write is not None and child.write(
+            if child.write not in (None, deny) and child.write(
                 check.ctx(child_path, child_bindings, old_kid, new_kid)
             ):
                 continue

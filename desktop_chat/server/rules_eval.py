@@ -32,7 +32,16 @@ from desktop_chat.server.rules_values import (
     utf16_len,
 )
 
-__all__ = ["READ_VARIABLES", "WRITE_VARIABLES", "Ctx", "Rule", "compile_rule"]
+__all__ = [
+    "READ_VARIABLES",
+    "WRITE_VARIABLES",
+    "Ctx",
+    "Fn",
+    "Rule",
+    "allow",
+    "compile_closures",
+    "deny",
+]
 
 log = logging.getLogger("desktop_chat.server.rules")
 
@@ -279,13 +288,23 @@ class _Compiler:
         return ternary
 
 
+def allow(c: Ctx) -> bool:
+    """The rule ``true``."""
+    return True
+
+
+def deny(c: Ctx) -> bool:
+    """The rule ``false``: callers may skip building a Ctx for it."""
+    return False
+
+
 def _note(ctx: Ctx, where: str, reason: str) -> None:
     log.debug("rule %s denied: %s", where, reason)
     if ctx.errors is not None:
         ctx.errors.append(f"{where}: {reason}")
 
 
-def compile_rule(source: object, where: str, variables: frozenset[str]) -> Rule:
+def compile_closures(source: object, where: str, variables: frozenset[str]) -> Rule:
     """Compile a ``.read``/``.write``/``.validate`` value (a boolean or an expression string)
     into a rule: a function of a Ctx that is True only when the expression yields ``true``.
 
@@ -293,12 +312,12 @@ def compile_rule(source: object, where: str, variables: frozenset[str]) -> Rule:
     Raises RulesError naming *where* for anything that cannot be understood.
     """
     if type(source) is bool:
-        return (lambda c: True) if source else (lambda c: False)
+        return allow if source else deny
     if not isinstance(source, str):
         raise RulesError(f"{where}: expected true, false or an expression string")
     stripped = source.strip()
     if stripped in ("true", "false"):
-        return compile_rule(stripped == "true", where, variables)
+        return compile_closures(stripped == "true", where, variables)
     fn = _Compiler(where, variables).compile(parse_expression(source, where))
 
     def rule(c: Ctx) -> bool:

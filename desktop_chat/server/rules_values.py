@@ -151,9 +151,12 @@ class Snapshot:
         return Snapshot(self.view, self.path + keys, node)
 
     def exists(self) -> bool:
-        if self._node is UNLOADED and isinstance(self.view, AfterTree):
-            return self.view.exists(self.path)
-        return self.node is not None
+        node = self._node
+        if node is UNLOADED:
+            if isinstance(self.view, AfterTree):
+                return self.view.exists(self.path)
+            node = self._node = self.view(self.path)
+        return node is not None
 
 
 def query_variables(query: Query | None) -> dict[str, Any]:

@@ -32,8 +32,11 @@ class ServerProcess:
         emulator_admin: bool = True,
         namespace: str = NAMESPACE,
         rules: Path | None = ADMIN_RULES,
+        port: int = 0,
     ) -> None:
         self.data_dir = data_dir
+        self.requested_port = port
+        """The --port to start on; 0 picks a free one (restart on a known port to keep it)."""
         self.rules = rules
         """The --rules file; None runs the shipped database.rules.json."""
         self.extra_args = list(extra_args)
@@ -60,7 +63,7 @@ class ServerProcess:
             "desktop_chat.server",
             "serve",
             "--port",
-            "0",
+            str(self.requested_port),
             "--data-dir",
             str(self.data_dir),
             "--namespace",

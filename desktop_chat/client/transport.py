@@ -1,0 +1,192 @@
+"""Network plumbing shared by the clients: HTTP requests, tracked tasks and retry backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from desktop_chat.client.errors import InvalidRequestError, NetworkError, ProtocolError
+
+__all__ = ["Answer", "Backoff", "Http", "TaskTracker", "dumps", "loads"]
+
+log = logging.getLogger("desktop_chat.client")
+
+T = TypeVar("T")
+
+USER_AGENT = "desktop-chat-client/0.1"
+
+
+def dumps(value: Any) -> bytes:
+    """JSON for a request body (orjson: no NaN, keys must be strings)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:
+        raise InvalidRequestError(f"value cannot be sent as JSON: {exc}") from exc
+
+
+def loads(body: bytes, what: str = "answer") -> Any:
+    """Parse JSON from the network; anything else is a ProtocolError, never a crash."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        preview = body[:80].decode("utf-8", "replace")
+        raise ProtocolError(f"the server's {what} is not JSON: {preview!r}") from exc
+
+
+class TaskTracker:
+    """Every background task an object starts: logged if it fails, cancelled on close."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        if self.closed:
+            coro.close()
+            raise RuntimeError(f"{self.owner} is closed")
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.owner}: {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        """Cancel every task and wait until all have ended."""
+        self.closed = True
+        await self.cancel_all()
+
+    async def cancel_all(self) -> None:
+        """Cancel every running task (the tracker stays usable) and wait for them."""
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Backoff:
+    """Capped exponential backoff with jitter: ``min(cap, base * factor**n)``, of which a
+    random part (``jitter``, 0..1) is taken off so that many clients spread out."""
+
+    def __init__(
+        self,
+        base: float = 0.5,
+        cap: float = 30.0,
+        factor: float = 2.0,
+        jitter: float = 0.5,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        if base <= 0 or cap < base or factor < 1 or not 0 <= jitter <= 1:
+            raise ValueError("Backoff needs 0 < base <= cap, factor >= 1 and 0 <= jitter <= 1")
+        self.base = base
+        self.cap = cap
+        self.factor = factor
+        self.jitter = jitter
+        self._rng = rng
+        self.attempts = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt; each call counts one more failure."""
+        ceiling = min(self.cap, self.base * self.factor ** min(self.attempts, 64))
+        self.attempts += 1
+        return ceiling * (1 - self.jitter * self._rng())
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer, read whole."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def json(self, what: str = "answer") -> Any:
+        return loads(self.body, what) if self.body else None
+
+
+class Http:
+    """One aiohttp session, owned (closed by :meth:`close`) or borrowed from the caller."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._owned = session is None
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self.connect_timeout = connect_timeout
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session, made on first use (inside the running event loop)."""
+        if self._session is None or self._session.closed:
+            if not self._owned and self._session is not None:
+                raise NetworkError("the borrowed HTTP session is closed")
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """Send one request and read the whole answer; network trouble is a NetworkError."""
+        all_headers = dict(headers or {})
+        if body is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        try:
+            async with self.session.request(
+                method,
+                url,
+                params=params,
+                data=body if body is not None else form,
+                headers=all_headers,
+                timeout=self.timeout,
+                allow_redirects=True,
+            ) as response:
+                data = await response.read()
+                return Answer(response.status, response.headers, data)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise NetworkError(
+                f"{method} {_safe(url)} failed: {exc or type(exc).__name__}"
+            ) from exc
+
+    async def close(self) -> None:
+        if self._owned and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+def _safe(url: str | URL) -> str:
+    """A URL for messages, without its query string (which may carry a token)."""
+    return str(url).split("?", 1)[0]

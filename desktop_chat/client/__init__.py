@@ -1,1 +1,1 @@
-"""desktop_chat.client: (arrives with a later issue)."""
+"""desktop_chat.client: the Qt-free asyncio client: backend config, auth, database, streams."""

@@ -17,3 +17,11 @@ class InvalidDataError(CoreError):
 
 class InvalidQueryError(CoreError):
     """Query parameters that Firebase would refuse."""
+
+
+class InvalidIdError(CoreError):
+    """A uid, conversation id or message id that the data model does not allow."""
+
+
+class InvalidMessageError(CoreError):
+    """Message content the data model refuses: blank or too-long text, a bad type or slot."""

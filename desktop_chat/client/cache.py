@@ -1,0 +1,366 @@
+"""The per-account local cache: conversations, messages, profiles, notifications and drafts."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from desktop_chat.client.cache_schema import (
+    CACHE,
+    CACHE_FILE,
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    NOTIFICATION_COLUMNS,
+    USER_COLUMNS,
+    CachedConversation,
+    CachedMessage,
+    CachedNotification,
+    CachedUser,
+    Cursor,
+    Draft,
+    conversation_from_row,
+    dump_json,
+    load_json,
+    message_from_row,
+    notification_from_row,
+    user_from_row,
+)
+from desktop_chat.client.local_db import (
+    DamagedFileError,
+    LocalStoreError,
+    is_damage,
+    open_local_file,
+    remove_files,
+    set_aside,
+    transaction,
+)
+
+__all__ = ["CACHE_FILE", "CacheRebuiltError", "LocalCache"]
+
+log = logging.getLogger("desktop_chat.client")
+
+_UPSERT_CONVERSATION = f"""INSERT INTO conversations ({CONVERSATION_COLUMNS})
+    VALUES (:cid, :other_id, :other_name, :other_photo, :last_message, :last_message_at,
+            :unread_count)
+    ON CONFLICT (cid) DO UPDATE SET other_id = excluded.other_id,
+        other_name = excluded.other_name, other_photo = excluded.other_photo,
+        last_message = excluded.last_message, last_message_at = excluded.last_message_at,
+        unread_count = excluded.unread_count"""
+
+# The rules make `read` go only false -> true and a tombstone final: a stale copy never undoes them.
+_UPSERT_MESSAGE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+    VALUES (:cid, :id, :sender_id, :receiver_id, :text, :timestamp, :read, :type, :edited_at,
+            :extra)
+    ON CONFLICT (cid, id) DO UPDATE SET sender_id = excluded.sender_id,
+        receiver_id = excluded.receiver_id, timestamp = excluded.timestamp,
+        read = max(read, excluded.read),
+        text = CASE WHEN type = 'deleted' THEN NULL ELSE excluded.text END,
+        type = CASE WHEN type = 'deleted' THEN 'deleted' ELSE excluded.type END,
+        edited_at = excluded.edited_at, extra = excluded.extra"""
+
+_UPSERT_USER = f"""INSERT OR REPLACE INTO users ({USER_COLUMNS})
+    VALUES (:uid, :display_name, :photo_url, :role, :extra)"""
+
+_UPSERT_NOTIFICATION = f"""INSERT OR REPLACE INTO notifications ({NOTIFICATION_COLUMNS})
+    VALUES (:id, :kind, :title, :body, :sender_id, :created_at, :read, :link, :extra)"""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CacheRebuiltError(LocalStoreError):
+    """The cache turned out damaged while in use: it was set aside and a fresh, empty one took
+    its place (``LocalCache.rebuilt`` is now True). Resync from the server."""
+
+
+class LocalCache:
+    """``cache.sqlite3`` in an account's data directory (WAL).
+
+    Synchronous and thread-safe (one lock, small statements): call it through
+    ``asyncio.to_thread``. A damaged file, found at open or in use, is set aside as
+    ``cache.sqlite3.damaged-<time>`` (never deleted) and a fresh one made: ``rebuilt`` tells the
+    client to resync. A SQLite file of another program or of a newer schema raises
+    ForeignFileError and is left alone. ``check=False`` skips ``PRAGMA quick_check`` at open.
+    """
+
+    def __init__(self, directory: Path, *, check: bool = True) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.file = self.directory / CACHE_FILE
+        self.rebuilt = False
+        self.set_aside_files: list[Path] = []
+        self._lock = threading.Lock()
+        try:
+            db, self.created = open_local_file(self.file, CACHE, check=check)
+        except DamagedFileError as exc:
+            self._set_aside(exc)
+            db, self.created = open_local_file(self.file, CACHE, check=False)
+        self._db: sqlite3.Connection | None = db
+
+    @staticmethod
+    def remove(directory: Path) -> list[Path]:
+        """Sign-out: delete the account's cache (close it first). The outbox, and any damaged
+        copies set aside, are kept. Returns the files deleted."""
+        return remove_files(Path(directory) / CACHE_FILE)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> LocalCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _set_aside(self, exc: BaseException) -> None:
+        aside = set_aside(self.file)
+        self.rebuilt = True
+        self.set_aside_files.append(aside)
+        log.warning(
+            "the local cache %s is damaged (%s): set aside as %s; a fresh cache is made and "
+            "will be filled from the server",
+            self.file,
+            exc,
+            aside.name,
+        )
+
+    @contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db is None:
+                raise LocalStoreError(f"the cache {self.file} is closed")
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                if not is_damage(exc):
+                    raise LocalStoreError(f"the cache {self.file}: {exc}") from exc
+                self._db.close()
+                self._db = None
+                self._set_aside(exc)
+                self._db, _ = open_local_file(self.file, CACHE, check=False)
+                raise CacheRebuiltError(f"the cache {self.file} was damaged and rebuilt") from exc
+
+    def _write(self, sql: str, rows: Iterable[Any]) -> None:
+        with self._use() as db, transaction(db):
+            db.executemany(sql, rows)
+
+    # -- conversations -------------------------------------------------------------------------
+
+    def upsert_conversations(self, entries: Iterable[CachedConversation]) -> None:
+        self._write(_UPSERT_CONVERSATION, entries)
+
+    def replace_conversations(self, entries: Iterable[CachedConversation]) -> None:
+        """The whole list, as a stream's first ``put`` gives it: entries not in it go."""
+        rows = list(entries)
+        with self._use() as db, transaction(db):
+            db.execute("DELETE FROM conversations")
+            db.executemany(_UPSERT_CONVERSATION, rows)
+
+    def delete_conversations(self, cids: Iterable[str]) -> None:
+        self._write("DELETE FROM conversations WHERE cid = ?", ((cid,) for cid in cids))
+
+    def conversations(self) -> list[CachedConversation]:
+        """Most recent activity first (entries without messages last)."""
+        with self._use() as db:
+            rows = db.execute(
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations "
+                "ORDER BY last_message_at DESC, cid"
+            ).fetchall()
+        return [conversation_from_row(row) for row in rows]
+
+    def conversation(self, cid: str) -> CachedConversation | None:
+        with self._use() as db:
+            row = db.execute(
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE cid = ?", (cid,)
+            ).fetchone()
+        return None if row is None else conversation_from_row(row)
+
+    def unread_counts(self) -> dict[str, int]:
+        """``{cid: unreadCount}`` of the conversations with unread messages."""
+        with self._use() as db:
+            rows = db.execute(
+                "SELECT cid, unread_count FROM conversations WHERE unread_count > 0"
+            ).fetchall()
+        return dict(rows)
+
+    def total_unread(self) -> int:
+        with self._use() as db:
+            total = db.execute("SELECT total(unread_count) FROM conversations").fetchone()[0]
+        return int(total)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def upsert_messages(self, messages: Iterable[CachedMessage]) -> None:
+        self._write(
+            _UPSERT_MESSAGE,
+            ({**message, "extra": dump_json(message["extra"] or {})} for message in messages),
+        )
+
+    def delete_messages(self, cid: str, ids: Iterable[str]) -> None:
+        self._write("DELETE FROM messages WHERE cid = ? AND id = ?", ((cid, mid) for mid in ids))
+
+    def clear_messages(self, cid: str) -> None:
+        with self._use() as db, transaction(db):
+            db.execute("DELETE FROM messages WHERE cid = ?", (cid,))
+
+    def messages(
+        self, cid: str, limit: int = 50, before: Cursor | None = None
+    ) -> list[CachedMessage]:
+        """The newest *limit* messages of *cid* older than *before* (a message's
+        ``(timestamp, id)``; None: the newest of all), oldest first. The next older page is
+        ``messages(cid, limit, before=(page[0]["timestamp"], page[0]["id"]))``."""
+        sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE cid = ?"
+        args: tuple[Any, ...] = (cid,)
+        if before is not None:
+            sql += " AND (timestamp, id) < (?, ?)"
+            args += (before[0], before[1])
+        sql += " ORDER BY timestamp DESC, id DESC LIMIT ?"
+        with self._use() as db:
+            rows = db.execute(sql, (*args, max(0, limit))).fetchall()
+        return [message_from_row(row) for row in reversed(rows)]
+
+    def latest(self, cid: str, n: int = 50) -> list[CachedMessage]:
+        """The last *n* messages of *cid*, oldest first."""
+        return self.messages(cid, n)
+
+    def message(self, cid: str, message_id: str) -> CachedMessage | None:
+        with self._use() as db:
+            row = db.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE cid = ? AND id = ?",
+                (cid, message_id),
+            ).fetchone()
+        return None if row is None else message_from_row(row)
+
+    def message_count(self, cid: str) -> int:
+        with self._use() as db:
+            count: int = db.execute(
+                "SELECT count(*) FROM messages WHERE cid = ?", (cid,)
+            ).fetchone()[0]
+        return count
+
+    def mark_read(self, cid: str, reader: str) -> int:
+        """Mark *reader*'s unread messages in *cid* read and zero its unread count; returns
+        how many messages changed."""
+        with self._use() as db, transaction(db):
+            changed = db.execute(
+                "UPDATE messages SET read = 1 WHERE cid = ? AND receiver_id = ? AND read = 0",
+                (cid, reader),
+            ).rowcount
+            db.execute("UPDATE conversations SET unread_count = 0 WHERE cid = ?", (cid,))
+        return changed
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def upsert_users(self, users: Iterable[CachedUser]) -> None:
+        self._write(
+            _UPSERT_USER, ({**user, "extra": dump_json(user["extra"] or {})} for user in users)
+        )
+
+    def delete_users(self, uids: Iterable[str]) -> None:
+        self._write("DELETE FROM users WHERE uid = ?", ((uid,) for uid in uids))
+
+    def user(self, uid: str) -> CachedUser | None:
+        with self._use() as db:
+            row = db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else user_from_row(row)
+
+    def users(self) -> dict[str, CachedUser]:
+        with self._use() as db:
+            rows = db.execute(f"SELECT {USER_COLUMNS} FROM users").fetchall()
+        return {row[0]: user_from_row(row) for row in rows}
+
+    # -- notifications -------------------------------------------------------------------------
+
+    def upsert_notifications(self, notifications: Iterable[CachedNotification]) -> None:
+        self._write(_UPSERT_NOTIFICATION, map(_notification_row, notifications))
+
+    def replace_notifications(self, notifications: Iterable[CachedNotification]) -> None:
+        rows = [_notification_row(notification) for notification in notifications]
+        with self._use() as db, transaction(db):
+            db.execute("DELETE FROM notifications")
+            db.executemany(_UPSERT_NOTIFICATION, rows)
+
+    def delete_notifications(self, ids: Iterable[str]) -> None:
+        self._write("DELETE FROM notifications WHERE id = ?", ((nid,) for nid in ids))
+
+    def notifications(self, limit: int | None = None) -> list[CachedNotification]:
+        """Newest first."""
+        with self._use() as db:
+            rows = db.execute(
+                f"SELECT {NOTIFICATION_COLUMNS} FROM notifications "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                (-1 if limit is None else max(0, limit),),
+            ).fetchall()
+        return [notification_from_row(row) for row in rows]
+
+    def unread_notification_count(self) -> int:
+        with self._use() as db:
+            count: int = db.execute("SELECT count(*) FROM notifications WHERE read = 0").fetchone()[
+                0
+            ]
+        return count
+
+    # -- drafts --------------------------------------------------------------------------------
+
+    def draft(self, cid: str) -> Draft | None:
+        with self._use() as db:
+            row = db.execute(
+                "SELECT cid, text, updated_at FROM drafts WHERE cid = ?", (cid,)
+            ).fetchone()
+        return None if row is None else {"cid": row[0], "text": row[1], "updated_at": row[2]}
+
+    def drafts(self) -> list[Draft]:
+        with self._use() as db:
+            rows = db.execute("SELECT cid, text, updated_at FROM drafts ORDER BY cid").fetchall()
+        return [{"cid": cid, "text": text, "updated_at": at} for cid, text, at in rows]
+
+    def set_draft(self, cid: str, text: str, updated_at: int | None = None) -> None:
+        """Keep *text* as *cid*'s draft; an empty (or blank) text clears it."""
+        if not text.strip():
+            self.clear_draft(cid)
+            return
+        with self._use() as db, transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO drafts (cid, text, updated_at) VALUES (?, ?, ?)",
+                (cid, text, _now_ms() if updated_at is None else updated_at),
+            )
+
+    def clear_draft(self, cid: str) -> None:
+        with self._use() as db, transaction(db):
+            db.execute("DELETE FROM drafts WHERE cid = ?", (cid,))
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """A JSON value kept under *key* (sync markers and the like), else *default*."""
+        with self._use() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else load_json(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._use() as db, transaction(db):
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, dump_json(value))
+            )
+
+    def delete_meta(self, key: str) -> None:
+        with self._use() as db, transaction(db):
+            db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+
+def _notification_row(notification: CachedNotification) -> dict[str, Any]:
+    return {
+        **notification,
+        "link": None if notification["link"] is None else dump_json(notification["link"]),
+        "extra": dump_json(notification["extra"] or {}),
+    }

@@ -1,0 +1,213 @@
+"""The client's own SQLite files: marked, versioned, migrated, checked, set aside when damaged."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop_chat.client.errors import ClientError
+
+__all__ = [
+    "SIDE_FILES",
+    "DamagedFileError",
+    "FileKind",
+    "ForeignFileError",
+    "LocalStoreError",
+    "NewerFileError",
+    "is_damage",
+    "open_local_file",
+    "open_read_only",
+    "remove_files",
+    "set_aside",
+    "transaction",
+]
+
+log = logging.getLogger("desktop_chat.client")
+
+SIDE_FILES = ("-wal", "-shm", "-journal")
+"""The files SQLite keeps next to a database; they belong to it and move with it."""
+
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+class LocalStoreError(ClientError):
+    """A local SQLite file (the cache, the outbox) could not be opened, read or written."""
+
+
+class ForeignFileError(LocalStoreError):
+    """The file is a SQLite file of another program; it was left exactly as it was."""
+
+
+class NewerFileError(ForeignFileError):
+    """The file was written by a newer desktop_chat (a schema this one cannot read)."""
+
+
+class DamagedFileError(LocalStoreError):
+    """The file is not a database at all, or SQLite finds it corrupt."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileKind:
+    """One kind of local file: its mark, its schema, and how to make and migrate it.
+
+    ``migrations[v]`` takes a file at schema ``v`` to ``v + 1``, inside one transaction.
+    """
+
+    label: str  # in messages: "cache", "outbox"
+    application_id: int
+    schema_version: int
+    create: Callable[[sqlite3.Connection], None]
+    migrations: Mapping[int, Callable[[sqlite3.Connection], None]] = field(default_factory=dict)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """True when *exc* is SQLite saying the file is corrupt or not a database."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; any error, the commit's own included, rolls back."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def open_local_file(
+    file: Path, kind: FileKind, *, synchronous: str = "NORMAL", check: bool = True
+) -> tuple[sqlite3.Connection, bool]:
+    """Open *file* in WAL mode, creating or migrating it; returns the connection and whether
+    the file was created now.
+
+    A SQLite file of another program, or of a newer schema, raises ForeignFileError and is left
+    untouched; a file that is not a database, or fails ``PRAGMA quick_check`` (when *check*),
+    raises DamagedFileError (and is left too: the caller decides to set it aside).
+    """
+    existed = file.exists() and file.stat().st_size > 0
+    try:
+        db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise LocalStoreError(f"cannot open the {kind.label} {file}: {exc}") from exc
+    try:
+        created = _prepare(db, file, kind, existed, synchronous, check)
+    except sqlite3.Error as exc:
+        db.close()
+        if is_damage(exc):
+            raise DamagedFileError(f"the {kind.label} {file} is damaged: {exc}") from exc
+        raise LocalStoreError(f"cannot open the {kind.label} {file}: {exc}") from exc
+    except BaseException:
+        db.close()
+        raise
+    return db, created
+
+
+def _prepare(
+    db: sqlite3.Connection, file: Path, kind: FileKind, existed: bool, synchronous: str, check: bool
+) -> bool:
+    application_id = db.execute("PRAGMA application_id").fetchone()[0]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    blank = application_id == 0 and version == 0 and tables == 0  # made, never written
+    if existed and not blank and application_id != kind.application_id:
+        raise ForeignFileError(
+            f"{file} is a SQLite file of another program (application_id "
+            f"{application_id:#x}), not a desktop_chat {kind.label}; it was left untouched"
+        )
+    if version > kind.schema_version:
+        raise NewerFileError(
+            f"{file} was written by a newer desktop_chat ({kind.label} schema {version}, this "
+            f"one reads up to {kind.schema_version}); it was left untouched"
+        )
+    if check and existed and not blank:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise DamagedFileError(
+                f"the {kind.label} {file} is damaged: quick_check says {'; '.join(problems)}"
+            )
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute("PRAGMA foreign_keys=ON")
+    if blank:
+        with transaction(db):
+            kind.create(db)
+            db.execute(f"PRAGMA application_id={kind.application_id}")
+            db.execute(f"PRAGMA user_version={kind.schema_version}")
+        return True
+    while version < kind.schema_version:
+        migrate = kind.migrations.get(version)
+        if migrate is None:
+            raise NewerFileError(f"{file}: no migration from {kind.label} schema {version}")
+        log.info("migrating the %s %s from schema %d to %d", kind.label, file, version, version + 1)
+        with transaction(db):
+            migrate(db)
+            db.execute(f"PRAGMA user_version={version + 1}")
+        version += 1
+    return False
+
+
+def set_aside(file: Path) -> Path:
+    """Rename *file* (and its -wal / -shm / -journal) to ``<name>.damaged-<UTC time>``, never
+    overwriting an earlier one; returns the new path of the main file. Nothing is deleted."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = file.with_name(f"{file.name}.damaged-{stamp}")
+    n = 1
+    while any(target.with_name(target.name + s).exists() for s in ("", *SIDE_FILES)):
+        n += 1
+        target = file.with_name(f"{file.name}.damaged-{stamp}-{n}")
+    for suffix in SIDE_FILES:  # the side files first: a main file must not meet a stranger's WAL
+        side = file.with_name(file.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    if file.exists():
+        file.rename(target)
+    return target
+
+
+def remove_files(file: Path) -> list[Path]:
+    """Delete *file* and its side files; returns what was deleted."""
+    removed: list[Path] = []
+    for path in (file, *(file.with_name(file.name + s) for s in SIDE_FILES)):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def open_read_only(file: Path) -> sqlite3.Connection:
+    """Best effort at reading a damaged file without changing it: read-only, with its WAL if it
+    has one and SQLite can, else as an immutable file (no WAL, no side files made)."""
+    errors: list[str] = []
+    with_wal = file.with_name(file.name + "-wal").exists()  # immutable=1 would ignore it
+    for query in ("mode=ro", "immutable=1") if with_wal else ("immutable=1", "mode=ro"):
+        try:
+            db = sqlite3.connect(f"{file.resolve().as_uri()}?{query}", uri=True)
+        except sqlite3.Error as exc:
+            errors.append(f"{query}: {exc}")
+            continue
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            db.close()
+            errors.append(f"{query}: {exc}")
+            continue
+        return db
+    raise LocalStoreError(f"cannot read {file}: {'; '.join(errors)}")

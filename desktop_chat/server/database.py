@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import orjson
 
@@ -40,7 +39,6 @@ class SetOp:
 class WriteRequest:
     """One atomic write: a set (one op) or a multi-path update (several), maybe conditional."""
 
-    kind: Literal["set", "update"]
     ops: list[SetOp]
     has_server_values: bool = False
     if_match: str | None = None

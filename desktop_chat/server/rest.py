@@ -188,7 +188,7 @@ class RestApi:
                 path = (*path, pushed)
             written = normalize(body, path)
             write = WriteRequest(
-                "set", [SetOp(path, written.value)], written.has_server_values, if_match, want_etag
+                [SetOp(path, written.value)], written.has_server_values, if_match, want_etag
             )
         write.caller = caller
         result = await self.db.write(write)
@@ -220,4 +220,4 @@ class RestApi:
                     f"Invalid data; path {join(first.path)} is an ancestor of "
                     f"{join(second.path)} in the same update",
                 )
-        return WriteRequest("update", ops, has_server_values)
+        return WriteRequest(ops, has_server_values)

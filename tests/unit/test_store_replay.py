@@ -141,7 +141,8 @@ def _request(kind: str, ops: list[tuple[Path, Any]]) -> WriteRequest:
         written = normalize(raw, path)
         has_server_values = has_server_values or written.has_server_values
         set_ops.append(SetOp(path, written.value))
-    return WriteRequest("set" if kind == "set" else "update", set_ops, has_server_values)
+    del kind  # a set is one op, an update several: the database treats both alike
+    return WriteRequest(set_ops, has_server_values)
 
 
 async def _session(file: FsPath, batches: list[list[tuple[str, list[tuple[Path, Any]]]]]) -> Any:

@@ -18,18 +18,18 @@ from desktop_chat.client.cache_schema import (
     MESSAGE_COLUMNS,
     NOTIFICATION_COLUMNS,
     USER_COLUMNS,
-    CachedConversation,
-    CachedMessage,
-    CachedNotification,
-    CachedUser,
     Cursor,
     Draft,
     conversation_from_row,
+    conversation_row,
     dump_json,
     load_json,
     message_from_row,
+    message_row,
     notification_from_row,
+    notification_row,
     user_from_row,
+    user_row,
 )
 from desktop_chat.client.local_db import (
     DamagedFileError,
@@ -40,6 +40,7 @@ from desktop_chat.client.local_db import (
     set_aside,
     transaction,
 )
+from desktop_chat.core.model import ConversationEntry, Message, Notification, UserProfile
 
 __all__ = ["CACHE_FILE", "CacheRebuiltError", "LocalCache"]
 
@@ -56,19 +57,19 @@ _UPSERT_CONVERSATION = f"""INSERT INTO conversations ({CONVERSATION_COLUMNS})
 # The rules make `read` go only false -> true and a tombstone final: a stale copy never undoes them.
 _UPSERT_MESSAGE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
     VALUES (:cid, :id, :sender_id, :receiver_id, :text, :timestamp, :read, :type, :edited_at,
-            :extra)
+            :slot)
     ON CONFLICT (cid, id) DO UPDATE SET sender_id = excluded.sender_id,
         receiver_id = excluded.receiver_id, timestamp = excluded.timestamp,
         read = max(read, excluded.read),
         text = CASE WHEN type = 'deleted' THEN NULL ELSE excluded.text END,
         type = CASE WHEN type = 'deleted' THEN 'deleted' ELSE excluded.type END,
-        edited_at = excluded.edited_at, extra = excluded.extra"""
+        edited_at = excluded.edited_at, slot = excluded.slot"""
 
 _UPSERT_USER = f"""INSERT OR REPLACE INTO users ({USER_COLUMNS})
-    VALUES (:uid, :display_name, :photo_url, :role, :extra)"""
+    VALUES (:uid, :display_name, :photo_url, :role)"""
 
 _UPSERT_NOTIFICATION = f"""INSERT OR REPLACE INTO notifications ({NOTIFICATION_COLUMNS})
-    VALUES (:id, :kind, :title, :body, :sender_id, :created_at, :read, :link, :extra)"""
+    VALUES (:id, :kind, :title, :body, :sender_id, :created_at, :read, :link)"""
 
 
 def _now_ms() -> int:
@@ -156,12 +157,12 @@ class LocalCache:
 
     # -- conversations -------------------------------------------------------------------------
 
-    def upsert_conversations(self, entries: Iterable[CachedConversation]) -> None:
-        self._write(_UPSERT_CONVERSATION, entries)
+    def upsert_conversations(self, entries: Iterable[ConversationEntry]) -> None:
+        self._write(_UPSERT_CONVERSATION, map(conversation_row, entries))
 
-    def replace_conversations(self, entries: Iterable[CachedConversation]) -> None:
+    def replace_conversations(self, entries: Iterable[ConversationEntry]) -> None:
         """The whole list, as a stream's first ``put`` gives it: entries not in it go."""
-        rows = list(entries)
+        rows = [conversation_row(entry) for entry in entries]
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM conversations")
             db.executemany(_UPSERT_CONVERSATION, rows)
@@ -169,7 +170,7 @@ class LocalCache:
     def delete_conversations(self, cids: Iterable[str]) -> None:
         self._write("DELETE FROM conversations WHERE cid = ?", ((cid,) for cid in cids))
 
-    def conversations(self) -> list[CachedConversation]:
+    def conversations(self) -> list[ConversationEntry]:
         """Most recent activity first (entries without messages last)."""
         with self._use() as db:
             rows = db.execute(
@@ -178,7 +179,7 @@ class LocalCache:
             ).fetchall()
         return [conversation_from_row(row) for row in rows]
 
-    def conversation(self, cid: str) -> CachedConversation | None:
+    def conversation(self, cid: str) -> ConversationEntry | None:
         with self._use() as db:
             row = db.execute(
                 f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE cid = ?", (cid,)
@@ -200,11 +201,8 @@ class LocalCache:
 
     # -- messages ------------------------------------------------------------------------------
 
-    def upsert_messages(self, messages: Iterable[CachedMessage]) -> None:
-        self._write(
-            _UPSERT_MESSAGE,
-            ({**message, "extra": dump_json(message["extra"] or {})} for message in messages),
-        )
+    def upsert_messages(self, messages: Iterable[Message]) -> None:
+        self._write(_UPSERT_MESSAGE, map(message_row, messages))
 
     def delete_messages(self, cid: str, ids: Iterable[str]) -> None:
         self._write("DELETE FROM messages WHERE cid = ? AND id = ?", ((cid, mid) for mid in ids))
@@ -213,12 +211,10 @@ class LocalCache:
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM messages WHERE cid = ?", (cid,))
 
-    def messages(
-        self, cid: str, limit: int = 50, before: Cursor | None = None
-    ) -> list[CachedMessage]:
+    def messages(self, cid: str, limit: int = 50, before: Cursor | None = None) -> list[Message]:
         """The newest *limit* messages of *cid* older than *before* (a message's
         ``(timestamp, id)``; None: the newest of all), oldest first. The next older page is
-        ``messages(cid, limit, before=(page[0]["timestamp"], page[0]["id"]))``."""
+        ``messages(cid, limit, before=page[0].order)``."""
         sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE cid = ?"
         args: tuple[Any, ...] = (cid,)
         if before is not None:
@@ -229,11 +225,11 @@ class LocalCache:
             rows = db.execute(sql, (*args, max(0, limit))).fetchall()
         return [message_from_row(row) for row in reversed(rows)]
 
-    def latest(self, cid: str, n: int = 50) -> list[CachedMessage]:
+    def latest(self, cid: str, n: int = 50) -> list[Message]:
         """The last *n* messages of *cid*, oldest first."""
         return self.messages(cid, n)
 
-    def message(self, cid: str, message_id: str) -> CachedMessage | None:
+    def message(self, cid: str, message_id: str) -> Message | None:
         with self._use() as db:
             row = db.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE cid = ? AND id = ?",
@@ -261,31 +257,29 @@ class LocalCache:
 
     # -- users ---------------------------------------------------------------------------------
 
-    def upsert_users(self, users: Iterable[CachedUser]) -> None:
-        self._write(
-            _UPSERT_USER, ({**user, "extra": dump_json(user["extra"] or {})} for user in users)
-        )
+    def upsert_users(self, users: Iterable[UserProfile]) -> None:
+        self._write(_UPSERT_USER, map(user_row, users))
 
     def delete_users(self, uids: Iterable[str]) -> None:
         self._write("DELETE FROM users WHERE uid = ?", ((uid,) for uid in uids))
 
-    def user(self, uid: str) -> CachedUser | None:
+    def user(self, uid: str) -> UserProfile | None:
         with self._use() as db:
             row = db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE uid = ?", (uid,)).fetchone()
         return None if row is None else user_from_row(row)
 
-    def users(self) -> dict[str, CachedUser]:
+    def users(self) -> dict[str, UserProfile]:
         with self._use() as db:
             rows = db.execute(f"SELECT {USER_COLUMNS} FROM users").fetchall()
         return {row[0]: user_from_row(row) for row in rows}
 
     # -- notifications -------------------------------------------------------------------------
 
-    def upsert_notifications(self, notifications: Iterable[CachedNotification]) -> None:
-        self._write(_UPSERT_NOTIFICATION, map(_notification_row, notifications))
+    def upsert_notifications(self, notifications: Iterable[Notification]) -> None:
+        self._write(_UPSERT_NOTIFICATION, map(notification_row, notifications))
 
-    def replace_notifications(self, notifications: Iterable[CachedNotification]) -> None:
-        rows = [_notification_row(notification) for notification in notifications]
+    def replace_notifications(self, notifications: Iterable[Notification]) -> None:
+        rows = [notification_row(notification) for notification in notifications]
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM notifications")
             db.executemany(_UPSERT_NOTIFICATION, rows)
@@ -293,7 +287,7 @@ class LocalCache:
     def delete_notifications(self, ids: Iterable[str]) -> None:
         self._write("DELETE FROM notifications WHERE id = ?", ((nid,) for nid in ids))
 
-    def notifications(self, limit: int | None = None) -> list[CachedNotification]:
+    def notifications(self, limit: int | None = None) -> list[Notification]:
         """Newest first."""
         with self._use() as db:
             rows = db.execute(
@@ -356,11 +350,3 @@ class LocalCache:
     def delete_meta(self, key: str) -> None:
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM meta WHERE key = ?", (key,))
-
-
-def _notification_row(notification: CachedNotification) -> dict[str, Any]:
-    return {
-        **notification,
-        "link": None if notification["link"] is None else dump_json(notification["link"]),
-        "extra": dump_json(notification["extra"] or {}),
-    }

@@ -13,24 +13,40 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from desktop_chat.client.cache import CACHE_FILE, CacheRebuiltError, LocalCache
-from desktop_chat.client.cache_schema import (
-    SCHEMA_VERSION,
-    CachedMessage,
-    conversation_from_wire,
-    message_from_wire,
-    notification_from_wire,
-    user_from_wire,
-)
+from desktop_chat.client.cache_schema import APPLICATION_ID, SCHEMA_VERSION
 from desktop_chat.client.local_db import FileKind, ForeignFileError, NewerFileError, open_local_file
 from desktop_chat.client.outbox import OUTBOX_FILE, Outbox
+from desktop_chat.core.model import (
+    ConversationEntry,
+    Link,
+    Message,
+    MessageType,
+    Notification,
+    NotificationKind,
+    Role,
+    Slot,
+    UserProfile,
+    message_from,
+    other_participant,
+)
 
 CID = "alice_bob"
+OTHER = "alice_carol"
 
 
-def _message(mid: str, timestamp: int, **fields: Any) -> CachedMessage:
-    value = {"senderId": "alice", "receiverId": "bob", "text": f"text {mid}", "read": False}
+def _message(mid: str, timestamp: int, cid: str = CID, **fields: Any) -> Message:
+    """A message as the client gets it: wire JSON through core.model's parser."""
+    receiver = other_participant(cid, "alice")
+    value = {"senderId": "alice", "receiverId": receiver, "text": f"text {mid}", "read": False}
     value.update({"timestamp": timestamp, "type": "text", **fields})
-    return message_from_wire(CID, mid, value)
+    value = {key: item for key, item in value.items() if item is not None}
+    message = message_from(cid, mid, value)
+    assert message is not None
+    return message
+
+
+def _entry(cid: str, last_at: int | None, unread: int = 0, name: str = "") -> ConversationEntry:
+    return ConversationEntry(cid, cid[2:], name, None, None, last_at, unread)
 
 
 def _fill(cache: LocalCache, count: int) -> None:
@@ -40,32 +56,19 @@ def _fill(cache: LocalCache, count: int) -> None:
 def test_conversations_sorted_by_activity_with_unread_counts(tmp_path: Path) -> None:
     with LocalCache(tmp_path) as cache:
         assert cache.created and not cache.rebuilt
+        bob = ConversationEntry("a_b", "b", "Bob", "http://p", "hi", 10, 0)
         cache.upsert_conversations(
-            [
-                conversation_from_wire(
-                    "a_b", {"otherUser": {"id": "b", "name": "Bob"}, "lastMessageAt": 10}
-                ),
-                conversation_from_wire("a_c", {"lastMessageAt": 30, "unreadCount": 2}),
-                conversation_from_wire("a_d", {"otherUser": {"id": "d"}}),  # no message yet
-                conversation_from_wire("a_e", {"lastMessageAt": 20, "unreadCount": 5}),
-            ]
-        )
-        assert [c["cid"] for c in cache.conversations()] == ["a_c", "a_e", "a_b", "a_d"]
-        assert cache.conversation("a_b") == {
-            "cid": "a_b",
-            "other_id": "b",
-            "other_name": "Bob",
-            "other_photo": None,
-            "last_message": None,
-            "last_message_at": 10,
-            "unread_count": 0,
-        }
+            [bob, _entry("a_c", 30, 2), _entry("a_d", None), _entry("a_e", 20, 5)]
+        )  # a_d: no message yet
+        cids = [c.conversation_id for c in cache.conversations()]
+        assert cids == ["a_c", "a_e", "a_b", "a_d"]
+        assert cache.conversation("a_b") == bob and cache.conversation("a_x") is None
         assert cache.unread_counts() == {"a_c": 2, "a_e": 5}
         assert cache.total_unread() == 7
-        cache.upsert_conversations([conversation_from_wire("a_b", {"lastMessageAt": 40})])
-        assert cache.conversations()[0]["cid"] == "a_b"
-        cache.replace_conversations([conversation_from_wire("a_c", {"lastMessageAt": 1})])
-        assert [c["cid"] for c in cache.conversations()] == ["a_c"]
+        cache.upsert_conversations([_entry("a_b", 40)])
+        assert cache.conversations()[0] == _entry("a_b", 40)
+        cache.replace_conversations([_entry("a_c", 1)])
+        assert [c.conversation_id for c in cache.conversations()] == ["a_c"]
         cache.delete_conversations(["a_c", "missing"])
         assert cache.conversations() == [] and cache.total_unread() == 0
 
@@ -75,86 +78,63 @@ def test_messages_upsert_page_and_mark_read(tmp_path: Path) -> None:
         cache.upsert_messages(
             [_message("m3", 300), _message("m1", 100), _message("m2", 200), _message("m0", 200)]
         )
-        cache.upsert_messages([message_from_wire("other_cid", "z", {**_wire(), "timestamp": 1})])
-        assert [m["id"] for m in cache.latest(CID, 10)] == ["m1", "m0", "m2", "m3"]
-        assert [m["id"] for m in cache.latest(CID, 2)] == ["m2", "m3"]
-        assert [m["id"] for m in cache.messages(CID, 2, before=(200, "m2"))] == ["m1", "m0"]
-        assert [m["id"] for m in cache.messages(CID, 5, before=(100, "m1"))] == []
+        cache.upsert_messages([_message("z", 1, cid=OTHER)])
+        assert [m.id for m in cache.latest(CID, 10)] == ["m1", "m0", "m2", "m3"]
+        assert [m.id for m in cache.latest(CID, 2)] == ["m2", "m3"]
+        assert [m.id for m in cache.messages(CID, 2, before=(200, "m2"))] == ["m1", "m0"]
+        assert [m.id for m in cache.messages(CID, 5, before=(100, "m1"))] == []
         assert cache.message_count(CID) == 4
         assert cache.message(CID, "m1") == _message("m1", 100)
         assert cache.mark_read(CID, "bob") == 4
         assert cache.mark_read(CID, "bob") == 0
-        assert all(m["read"] for m in cache.latest(CID))
+        assert all(m.read for m in cache.latest(CID))
         cache.delete_messages(CID, ["m0", "m3"])
-        assert [m["id"] for m in cache.latest(CID)] == ["m1", "m2"]
+        assert [m.id for m in cache.latest(CID)] == ["m1", "m2"]
         cache.clear_messages(CID)
-        assert cache.latest(CID) == [] and cache.message_count("other_cid") == 1
-
-
-def _wire() -> dict[str, Any]:
-    return {"senderId": "a", "receiverId": "b", "text": "hi", "read": False, "type": "text"}
+        assert cache.latest(CID) == [] and cache.message_count(OTHER) == 1
 
 
 def test_stale_copies_never_undo_read_or_a_tombstone(tmp_path: Path) -> None:
     with LocalCache(tmp_path) as cache:
         slot = {"skillId": "s", "date": "2025-01-01", "slotId": "x"}
-        cache.upsert_messages([_message("m1", 1, read=True, type="booking_proposal", slot=slot)])
+        proposal = _message("m1", 1, read=True, type="booking_proposal", slot=slot)
+        cache.upsert_messages([proposal])
         stored = cache.message(CID, "m1")
-        assert stored is not None and stored["extra"] == {"slot": slot}
-        assert stored["type"] == "booking_proposal"
+        assert stored == proposal and stored.slot == Slot("s", "2025-01-01", "x")
+        assert stored.type is MessageType.BOOKING_PROPOSAL
         cache.upsert_messages([_message("m1", 1, read=False, text="edited", editedAt=5)])
         stored = cache.message(CID, "m1")
-        assert stored is not None and stored["read"] and stored["text"] == "edited"
-        assert stored["edited_at"] == 5
+        assert stored is not None and stored.read and stored.text == "edited"
+        assert stored.edited_at == 5
         cache.upsert_messages([_message("m1", 1, type="deleted", text=None)])  # the tombstone
         cache.upsert_messages([_message("m1", 1, text="stale")])
         stored = cache.message(CID, "m1")
-        assert stored is not None and stored["type"] == "deleted" and stored["text"] is None
-
-
-def test_wire_conversion_refuses_unplaceable_messages() -> None:
-    with pytest.raises(ValueError):
-        message_from_wire(CID, "m", {"senderId": "a", "receiverId": "b"})
-    with pytest.raises(ValueError):
-        message_from_wire(CID, "m", {"timestamp": {".sv": "timestamp"}})
-    assert message_from_wire(CID, "m", {**_wire(), "timestamp": 5.0})["timestamp"] == 5
+        assert stored is not None and stored.deleted and stored.text is None
 
 
 def test_users_notifications_drafts_and_meta(tmp_path: Path) -> None:
     with LocalCache(tmp_path) as cache:
-        cache.upsert_users(
-            [
-                user_from_wire("u1", {"displayName": "Ann", "role": "student", "x": 1}),
-                user_from_wire("u2", {"displayName": "Bo", "photoURL": "http://p"}),
-            ]
-        )
-        ann = cache.user("u1")
-        assert ann is not None and ann["display_name"] == "Ann" and ann["extra"] == {"x": 1}
-        assert set(cache.users()) == {"u1", "u2"} and cache.user("nobody") is None
+        ann = UserProfile("u1", "Ann", Role.STUDENT)
+        bo = UserProfile("u2", "Bo", Role.PROVIDER, "http://p")
+        cache.upsert_users([ann, bo])
+        assert cache.user("u1") == ann and cache.users() == {"u1": ann, "u2": bo}
+        assert cache.user("nobody") is None
         cache.delete_users(["u2"])
         assert set(cache.users()) == {"u1"}
 
+        link = Link(conversation_id=CID)
         notes = [
-            notification_from_wire(
-                f"n{i}",
-                {
-                    "kind": "message",
-                    "title": "t",
-                    "body": "b",
-                    "createdAt": i,
-                    "read": i == 1,
-                    "link": {"conversationId": CID},
-                },
-            )
+            Notification(f"n{i}", NotificationKind.MESSAGE, "t", "b", "u1", i, i == 1, link)
             for i in range(3)
         ]
+        notes.append(Notification("n3", NotificationKind.REVIEW, "r", None, None, 3, True))
         cache.upsert_notifications(notes)
-        assert [n["id"] for n in cache.notifications()] == ["n2", "n1", "n0"]
-        assert cache.notifications(1)[0]["link"] == {"conversationId": CID}
+        assert cache.notifications() == notes[::-1]
+        assert cache.notifications(2) == [notes[3], notes[2]]
         assert cache.unread_notification_count() == 2
         cache.delete_notifications(["n2"])
         cache.replace_notifications(notes[:1])
-        assert [n["id"] for n in cache.notifications()] == ["n0"]
+        assert cache.notifications() == notes[:1]
 
         assert cache.draft(CID) is None
         cache.set_draft(CID, "half a thought", updated_at=7)
@@ -202,6 +182,27 @@ def test_foreign_and_newer_files_are_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(NewerFileError, match="newer"):
         LocalCache(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [CACHE_FILE]
+
+
+def test_a_schema_1_cache_drops_its_records_and_keeps_drafts(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / CACHE_FILE)
+    db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    db.execute("PRAGMA user_version=1")
+    for table in ("conversations (cid)", "messages (cid, id)", "users (uid)", "notifications (id)"):
+        db.execute(f"CREATE TABLE {table}")
+    db.execute("INSERT INTO messages VALUES ('alice_bob', 'm1')")  # a record of the old shape
+    db.execute("CREATE TABLE drafts (cid TEXT PRIMARY KEY, text TEXT, updated_at INTEGER)")
+    db.execute("INSERT INTO drafts VALUES ('alice_bob', 'kept', 1)")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('sync', '1')")
+    db.commit()
+    db.close()
+    with LocalCache(tmp_path) as cache:
+        assert not cache.created and not cache.rebuilt
+        assert cache.latest(CID) == [] and cache.get_meta("sync") is None
+        assert cache.draft(CID) == {"cid": CID, "text": "kept", "updated_at": 1}
+        cache.upsert_messages([_message("m1", 1)])
+        assert cache.latest(CID) == [_message("m1", 1)]
 
 
 def _kind(version: int, migrations: dict[int, Any] | None = None) -> FileKind:
@@ -316,14 +317,14 @@ def test_pages_concatenated_are_the_history(stamps: list[int], limit: int) -> No
         # Ids out of time order and many equal timestamps: (timestamp, id) is the order.
         messages = [_message(f"id{(i * 7919) % 1000:04d}", stamp) for i, stamp in enumerate(stamps)]
         cache.upsert_messages(messages)
-        pages: list[list[CachedMessage]] = []
+        pages: list[list[Message]] = []
         page = cache.latest(CID, limit)
         while page:
             assert len(page) <= limit
             pages.append(page)
-            page = cache.messages(CID, limit, before=(page[0]["timestamp"], page[0]["id"]))
+            page = cache.messages(CID, limit, before=page[0].order)
         history = [m for page in reversed(pages) for m in page]
-        expected = sorted(messages, key=lambda m: (m["timestamp"], m["id"]))
+        expected = sorted(messages, key=lambda m: m.order)
         assert history == expected
-        assert len({m["id"] for m in history}) == len(history)
+        assert len({m.id for m in history}) == len(history)
         assert all(len(page) == limit for page in pages[:-1])

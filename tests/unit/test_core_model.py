@@ -100,6 +100,8 @@ def test_message_parses() -> None:
         "-Nabc", CID, A, B, "hi", 1_700_000_000_000, False, MessageType.TEXT, edited_at=5
     )
     assert isinstance(message.edited_at, int)
+    whole = message_from(CID, "m", good_message(timestamp=5.0))
+    assert whole is not None and whole.timestamp == 5 and isinstance(whole.timestamp, int)
     assert delivery_of(message) is DeliveryState.SENT
     read = message_from(CID, "m", good_message(read=True))
     assert read is not None and delivery_of(read) is DeliveryState.READ
@@ -126,7 +128,9 @@ def test_message_parses() -> None:
         {"type": "deleted"},  # a tombstone keeps no text
         {"type": "video"},
         {"type": ["text"]},
+        {"timestamp": None},
         {"timestamp": "now"},
+        {"timestamp": {".sv": "timestamp"}},  # a local write's placeholder: not yet placeable
         {"timestamp": True},
         {"timestamp": 1.5},
         {"timestamp": float("nan")},

@@ -15,6 +15,7 @@ __all__ = [
     "InvalidRequestError",
     "NetworkError",
     "NotFoundError",
+    "NotSignedInError",
     "PermissionDeniedError",
     "ProtocolError",
     "ServerError",
@@ -38,6 +39,10 @@ class ConfigError(ClientError):
 
 class NetworkError(ClientError):
     """The server could not be reached, or the connection broke before an answer."""
+
+
+class NotSignedInError(ClientError):
+    """The call needs an account: sign up or sign in first."""
 
 
 class ProtocolError(ClientError):

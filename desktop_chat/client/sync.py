@@ -1,0 +1,257 @@
+"""Streams into the local cache: the conversation list, the open conversation, notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from desktop_chat.client.cache import LocalCache
+from desktop_chat.client.errors import ClientError, NetworkError
+from desktop_chat.client.events import (
+    ConnectionStateChanged,
+    ConversationChanged,
+    DeliveryStateChanged,
+    EventBus,
+    MessageAdded,
+    MessageChanged,
+    NotificationReceived,
+)
+from desktop_chat.client.rtdb import Database, QuerySpec
+from desktop_chat.client.streams import Subscription
+from desktop_chat.core.model import (
+    ConversationEntry,
+    DeliveryState,
+    Message,
+    Notification,
+    entry_from,
+    message_from,
+    notification_from,
+)
+
+__all__ = [
+    "MESSAGE_WINDOW",
+    "NOTIFICATION_WINDOW",
+    "PAGE",
+    "PREFETCH",
+    "Merger",
+    "follow_conversations",
+    "follow_messages",
+    "follow_notifications",
+    "parse_messages",
+]
+
+log = logging.getLogger("desktop_chat.client")
+
+MESSAGE_WINDOW = 50
+"""The open conversation's stream: its latest messages (``limitToLast``)."""
+PREFETCH = 500
+"""Opening a conversation fetches its latest messages into the cache."""
+PAGE = 50
+NOTIFICATION_WINDOW = 50
+
+
+def _children(value: Any) -> list[tuple[str, Any]]:
+    return list(value.items()) if isinstance(value, dict) else []
+
+
+def parse_messages(cid: str, children: list[tuple[str, Any]]) -> list[Message]:
+    """The well-formed messages among ``(id, record)`` pairs (malformed ones are skipped)."""
+    found = (message_from(cid, mid, record) for mid, record in children)
+    return [message for message in found if message is not None]
+
+
+class Merger:
+    """Merges what the server shows into the cache and publishes what changed.
+
+    It remembers every message it has seen per conversation (loaded from the cache on first
+    use), so each message is announced exactly once as added, later as changed. A message
+    leaving a stream's window is never a deletion.
+    """
+
+    def __init__(self, cache: LocalCache, uid: str, bus: EventBus) -> None:
+        self.cache = cache
+        self.uid = uid
+        self.bus = bus
+        self._known: dict[str, dict[str, Message]] = {}
+        self._high: dict[str, int] = {}
+        self._entries: dict[str, ConversationEntry] | None = None
+        self._notifications: dict[str, Notification] | None = None
+        self._lock = asyncio.Lock()
+
+    def high_water(self, cid: str) -> int | None:
+        """The newest server timestamp seen in *cid* this session."""
+        return self._high.get(cid)
+
+    async def _known_of(self, cid: str) -> dict[str, Message]:
+        known = self._known.get(cid)
+        if known is None:
+            rows = await asyncio.to_thread(self.cache.messages, cid, 1 << 62)
+            known = self._known[cid] = {message.id: message for message in rows}
+        return known
+
+    async def merge_messages(
+        self, cid: str, messages: list[Message], *, from_server: bool = True
+    ) -> None:
+        """Upsert *messages* of *cid* into the cache; announce the new and the changed."""
+        async with self._lock:
+            known = await self._known_of(cid)
+            changed: list[tuple[Message | None, Message]] = []
+            for incoming in sorted(messages, key=lambda item: item.order):
+                message, old = incoming, known.get(incoming.id)
+                if old is not None:  # the rules make read and tombstones final
+                    if old.read and not message.read:
+                        message = replace(message, read=True)
+                    if old.deleted and not message.deleted:
+                        continue
+                if from_server:
+                    self._high[cid] = max(self._high.get(cid, 0), message.timestamp)
+                if old != message:
+                    changed.append((old, message))
+                    known[message.id] = message
+            if not changed:
+                return
+            await asyncio.to_thread(self.cache.upsert_messages, [new for _, new in changed])
+        for old, new in changed:
+            self.bus.publish(MessageAdded(new) if old is None else MessageChanged(new))
+            if new.sender_id == self.uid and new.read and (old is None or not old.read):
+                self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
+
+    async def mark_read_locally(self, cid: str) -> None:
+        """After my mark_read write: my received messages of *cid* are read, my count 0."""
+        async with self._lock:
+            known = await self._known_of(cid)
+            for mid, message in list(known.items()):
+                if message.receiver_id == self.uid and not message.read:
+                    known[mid] = replace(message, read=True)
+            await asyncio.to_thread(self.cache.mark_read, cid, self.uid)
+
+    async def merge_conversations(self, value: Any, *, whole: bool) -> None:
+        """The ``userConversations/{uid}`` value; *whole* (a first put): replace the list."""
+        entries: dict[str, ConversationEntry] = {}
+        for cid, record in _children(value):
+            entry = entry_from(cid, record)
+            if entry is not None:
+                entries[cid] = entry
+        if self._entries is None:
+            rows = await asyncio.to_thread(self.cache.conversations)
+            self._entries = {entry.conversation_id: entry for entry in rows}
+        before = self._entries
+        if whole:
+            await asyncio.to_thread(self.cache.replace_conversations, list(entries.values()))
+        else:
+            changed = [entry for cid, entry in entries.items() if before.get(cid) != entry]
+            gone = [cid for cid in before if cid not in entries]
+            await asyncio.to_thread(self.cache.upsert_conversations, changed)
+            await asyncio.to_thread(self.cache.delete_conversations, gone)
+        self._entries = entries
+        for cid, entry in entries.items():
+            if before.get(cid) != entry:
+                self.bus.publish(ConversationChanged(cid, entry))
+        for cid in before:
+            if cid not in entries:
+                self.bus.publish(ConversationChanged(cid, None))
+
+    async def merge_notifications(self, value: Any) -> None:
+        """A window of ``notifications/{uid}``: new ones are announced once."""
+        if self._notifications is None:
+            rows = await asyncio.to_thread(self.cache.notifications)
+            self._notifications = {item.id: item for item in rows}
+        known = self._notifications
+        fresh: list[Notification] = []
+        changed: list[Notification] = []
+        for nid, record in _children(value):
+            item = notification_from(nid, record)
+            if item is None or known.get(nid) == item:
+                continue
+            (changed if nid in known else fresh).append(item)
+            known[nid] = item
+        if fresh or changed:
+            await asyncio.to_thread(self.cache.upsert_notifications, fresh + changed)
+        for item in sorted(fresh, key=lambda n: (n.created_at, n.id)):
+            self.bus.publish(NotificationReceived(item))
+
+
+async def _consume(
+    subscription: Subscription, handle: Callable[[Any, bool], Awaitable[None]], what: str
+) -> None:
+    try:
+        async for event in subscription:
+            try:
+                await handle(event.value, event.resync)
+            except NetworkError as exc:  # a catch-up read failed: the stream will resync
+                log.info("%s: %s; reconnecting", what, exc)
+                subscription.reconnect_now()
+    except ClientError as exc:
+        log.warning("%s ended: %s", what, exc)
+        raise
+    finally:
+        await subscription.close()
+
+
+async def follow_conversations(
+    db: Database, merger: Merger, on_state: Callable[[bool], None]
+) -> None:
+    """ONE stream of ``userConversations/{uid}`` into the cache, until cancelled."""
+    subscription = db.listen(f"userConversations/{merger.uid}")
+
+    def state(connected: bool) -> None:
+        merger.bus.publish(ConnectionStateChanged(connected))
+        on_state(connected)
+
+    subscription.add_state_listener(state)
+
+    async def handle(value: Any, resync: bool) -> None:
+        await merger.merge_conversations(value, whole=resync)
+
+    await _consume(subscription, handle, "conversation list")
+
+
+async def fetch_messages(db: Database, cid: str, spec: QuerySpec) -> list[Message]:
+    """One query of *cid*'s messages."""
+    return parse_messages(cid, await db.query(f"conversations/{cid}/messages", spec))
+
+
+async def catch_up(db: Database, merger: Merger, cid: str) -> None:
+    """Everything of *cid* since the newest message seen; the latest PREFETCH at first."""
+    high = merger.high_water(cid)
+    if high is None:
+        spec = QuerySpec("timestamp", limit_to_last=PREFETCH)
+        await merger.merge_messages(cid, await fetch_messages(db, cid, spec))
+        return
+    page = 1000
+    while True:
+        spec = QuerySpec("timestamp", start_at=high, limit_to_first=page)
+        found = await fetch_messages(db, cid, spec)
+        await merger.merge_messages(cid, found)
+        newest = max((message.timestamp for message in found), default=high)
+        if len(found) < page or newest == high:
+            return
+        high = newest
+
+
+async def follow_messages(db: Database, merger: Merger, cid: str) -> None:
+    """The open conversation: its latest MESSAGE_WINDOW streamed, catching up on each
+    (re)connect so that nothing sent while the stream was down is missed."""
+    spec = QuerySpec("timestamp", limit_to_last=MESSAGE_WINDOW)
+    subscription = db.listen(f"conversations/{cid}/messages", spec)
+
+    async def handle(value: Any, resync: bool) -> None:
+        if resync:
+            await catch_up(db, merger, cid)
+        await merger.merge_messages(cid, parse_messages(cid, _children(value)))
+
+    await _consume(subscription, handle, f"conversation {cid}")
+
+
+async def follow_notifications(db: Database, merger: Merger) -> None:
+    """The latest NOTIFICATION_WINDOW of ``notifications/{uid}``, by ``createdAt``."""
+    spec = QuerySpec("createdAt", limit_to_last=NOTIFICATION_WINDOW)
+    subscription = db.listen(f"notifications/{merger.uid}", spec)
+
+    async def handle(value: Any, resync: bool) -> None:
+        await merger.merge_notifications(value)
+
+    await _consume(subscription, handle, "notifications")

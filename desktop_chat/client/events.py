@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -93,9 +94,10 @@ class TypingChanged:
 
 @dataclass(frozen=True, slots=True)
 class Resync:
-    """The consumer lagged and ``dropped`` events were lost: re-read the state it shows."""
+    """Re-read the state shown: ``dropped`` events were lost, or the client woke up."""
 
     dropped: int
+    reason: str = "lagged"
 
 
 ChatEvent: TypeAlias = (
@@ -171,6 +173,8 @@ class EventBus:
         if maxsize < 1:
             raise ValueError("the event queue needs room for at least one event")
         self.maxsize = maxsize
+        self.hide: Callable[[ChatEvent], bool] | None = None
+        """Events for which this returns True are not published (blocked users' ones)."""
         self._streams: set[EventStream] = set()
 
     def stream(self) -> EventStream:
@@ -183,6 +187,9 @@ class EventBus:
         self._streams.discard(stream)
 
     def publish(self, event: ChatEvent) -> None:
+        """Hand *event* to every stream, unless :attr:`hide` says it is hidden."""
+        if self.hide is not None and self.hide(event):
+            return
         for stream in list(self._streams):
             stream.put(event)
 

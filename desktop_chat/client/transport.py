@@ -1,12 +1,14 @@
-"""Network plumbing shared by the clients: HTTP requests, tracked tasks and retry backoff."""
+"""Network plumbing shared by the clients: HTTP requests, tracked tasks, retry backoff and
+the wake-up watchdog."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -16,7 +18,16 @@ from yarl import URL
 
 from desktop_chat.client.errors import InvalidRequestError, NetworkError, ProtocolError
 
-__all__ = ["Answer", "Backoff", "Http", "TaskTracker", "dumps", "loads"]
+__all__ = [
+    "Answer",
+    "Backoff",
+    "Http",
+    "TaskTracker",
+    "WakeSettings",
+    "WakeWatchdog",
+    "dumps",
+    "loads",
+]
 
 log = logging.getLogger("desktop_chat.client")
 
@@ -190,3 +201,58 @@ class Http:
 def _safe(url: str | URL) -> str:
     """A URL for messages, without its query string (which may carry a token)."""
     return str(url).split("?", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class WakeSettings:
+    """How the wake-up watchdog ticks and what counts as a sleep or a clock jump."""
+
+    tick: float = 2.0
+    """Seconds between two looks at the clocks."""
+    sleep_gap: float = 10.0
+    """Monotonic time beyond ``tick`` between two looks: the machine slept (or stalled)."""
+    clock_jump: float = 5.0
+    """Wall-clock and monotonic progress differing by more: the wall clock jumped."""
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+    wall: Callable[[], float] = field(default=time.time)
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+
+
+class WakeWatchdog:
+    """Ticks and calls *on_wake(reason)* when the machine slept or the wall clock jumped."""
+
+    def __init__(self, on_wake: Callable[[str], None], settings: WakeSettings) -> None:
+        self.on_wake = on_wake
+        self.settings = settings
+        self.wakes = 0
+        self._last: tuple[float, float] | None = None
+
+    def check(self) -> str | None:
+        """Compare the clocks with the previous look; the reason for a wake-up, if any."""
+        settings = self.settings
+        now = (settings.monotonic(), settings.wall())
+        last, self._last = self._last, now
+        if last is None:
+            return None
+        steady, wall = now[0] - last[0], now[1] - last[1]
+        # Where the monotonic clock counts a suspend, it shows a gap; where it does not
+        # (Linux, macOS), the wall clock runs ahead of it: a "jump" either way.
+        if steady > settings.tick + settings.sleep_gap:
+            return f"slept: {steady:.1f} s passed between ticks of {settings.tick:g} s"
+        if abs(wall - steady) > settings.clock_jump:
+            return f"the wall clock jumped by {wall - steady:+.1f} s"
+        return None
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        self.check()
+        while True:
+            await self.settings.sleep(self.settings.tick)
+            reason = self.check()
+            if reason is not None:
+                self.wakes += 1
+                log.info("wake-up: %s", reason)
+                try:
+                    self.on_wake(reason)
+                except Exception:
+                    log.exception("wake-up handler failed")

@@ -8,9 +8,12 @@ import shutil
 import pytest
 
 from tests.benchmarks.__main__ import format_table
+from tests.benchmarks.client_latency import run_client_latency
+from tests.benchmarks.cold_start import run_cold_start
 from tests.benchmarks.fanout import run_fanout
 from tests.benchmarks.harness import BenchResult
 from tests.benchmarks.idle_memory import run_idle_memory
+from tests.benchmarks.outbox_drain import run_outbox_drain
 from tests.benchmarks.put_throughput import run_put_throughput
 from tests.benchmarks.rules_throughput import run_rules
 
@@ -67,3 +70,31 @@ def test_rules_smoke() -> None:
             assert run["ok"] > 0 and run["errors"] == 0
     assert _finite(details["ratio"]) and details["ratio"] > 0
     assert _finite(details["send_ratio"]) and details["send_ratio"] > 0
+
+
+def test_client_latency_smoke() -> None:
+    result = run_client_latency(messages=6, warmup=2, rate=100, block=3)
+    _check_row(result)
+    details = result.details
+    assert details["errors"] == []
+    for side in ("ours", "baseline", "raw_send_patch"):
+        stats = details[side]
+        assert stats["count"] == 6 and stats["missing"] == 0
+        assert _finite(stats["p50_ms"]) and _finite(stats["p99_ms"])
+    assert _finite(details["p99_ratio"])
+
+
+def test_outbox_drain_smoke() -> None:
+    result = run_outbox_drain(messages=30, baseline_messages=20)
+    _check_row(result)
+    details = result.details
+    assert details["unsent"] == 0 and details["stored"] == 30 and result.passed
+    assert _finite(details["per_second"]) and _finite(details["baseline_per_second"])
+    assert _finite(details["ratio"]) and details["ratio"] > 0
+
+
+def test_cold_start_smoke() -> None:
+    result = run_cold_start(conversations=5, messages=200, runs=2)
+    _check_row(result)
+    assert result.passed and result.details["listed"] == [5, 5]
+    assert _finite(result.details["median_ms"])

@@ -269,10 +269,8 @@ class Database:
         for listener in queried:
             assert listener.query is not None
             result = render(listener.query.apply(get(self.root, listener.path)))
-            answer = orjson.dumps(result)
-            if answer != listener.last_result:
-                listener.last_result = answer
-                frames.append((listener, sse_frame("put", (), result)))
+            previous, listener.last_result = listener.last_result, result
+            frames.extend((listener, frame) for frame in _query_frames(previous, result))
         return WriteResult(values, etag(values[0]) if request.want_etag else None)
 
     def _apply_op(
@@ -310,6 +308,21 @@ class Database:
             new = get(self.root, listener.path)
             if new != old:
                 events.setdefault(listener, []).append(((), new))
+
+
+def _query_frames(previous: Node, result: Node) -> list[bytes]:
+    """What a query stream needs to go from *previous* to *result*: children that left the
+    window as ``put null`` (the client may keep them: leaving a window is not a deletion), then
+    new or changed children as one ``patch``; a whole ``put`` only when either is no object."""
+    if previous == result:
+        return []
+    if not (isinstance(previous, dict) and isinstance(result, dict)):
+        return [sse_frame("put", (), result)]
+    frames = [sse_frame("put", (key,), None) for key in previous if key not in result]
+    changed = {key: value for key, value in result.items() if previous.get(key) != value}
+    if changed:
+        frames.append(sse_frame("patch", (), changed))
+    return frames
 
 
 def _frames_for(changes: list[tuple[Path, Node]]) -> list[bytes]:

@@ -86,7 +86,8 @@ class Listener:
         self.caller = caller
         self.closed = False
         self.reason = ""
-        self.last_result: bytes | None = None
+        self.last_result: Node = None
+        """A query stream's last answer, to send only what changes."""
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._sink: Sink | None = None
@@ -142,7 +143,7 @@ class Listener:
         value = get(root, self.path)
         if self.query is not None:
             result = render(self.query.apply(value))
-            self.last_result = orjson.dumps(result)
+            self.last_result = result
             return sse_frame("put", (), result)
         return sse_frame("put", (), render(value))
 

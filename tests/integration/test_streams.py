@@ -78,8 +78,13 @@ def test_query_stream_follows_the_query(server: ServerProcess, reader_factory) -
     reader = reader_factory("msgs", orderBy='"ts"', limitToLast="2")
     assert reader.next() == ("put", {"path": "/", "data": {"m2": {"ts": 2}, "m3": {"ts": 3}}})
     server.put("msgs/m0", {"ts": 0})  # outside the window: no event
-    server.put("msgs/m4", {"ts": 4})
-    assert reader.next() == ("put", {"path": "/", "data": {"m3": {"ts": 3}, "m4": {"ts": 4}}})
+    server.put("msgs/m4", {"ts": 4})  # m2 leaves the window, m4 enters: only that is sent
+    assert reader.next() == ("put", {"path": "/m2", "data": None})
+    assert reader.next() == ("patch", {"path": "/", "data": {"m4": {"ts": 4}}})
+    server.put("msgs/m3/text", "hi")  # a child in the window changes
+    assert reader.next() == ("patch", {"path": "/", "data": {"m3": {"ts": 3, "text": "hi"}}})
+    server.request("DELETE", "msgs").raise_for_status()  # the window empties: a whole put
+    assert reader.next() == ("put", {"path": "/", "data": None})
 
 
 def test_keep_alive_on_an_idle_stream(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

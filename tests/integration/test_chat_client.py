@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +15,16 @@ from desktop_chat.client.chat_client import ACCOUNT_FILE, ChatClient
 from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.errors import InvalidRequestError, PermissionDeniedError
 from desktop_chat.client.events import (
-    ChatEvent,
     ConnectionStateChanged,
     DeliveryStateChanged,
-    EventStream,
-    MessageAdded,
     MessageChanged,
     NotificationReceived,
 )
 from desktop_chat.client.token_store import MemoryTokenStore
 from desktop_chat.core.model import DeliveryState, MessageType
 from tests.support.auth import PASSWORD
+from tests.support.chat import FAST, Recorder, run, unread, until
 from tests.support.server import ServerProcess
-
-FAST = ["--scrypt-n", "16"]
-
-
-def run(main: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await main()
-
-    asyncio.run(bounded())
 
 
 def local(server: ServerProcess) -> BackendConfig:
@@ -48,42 +36,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("chat") / "d", FAST, rules=None).start()
     yield server
     server.kill()
-
-
-@pytest.fixture
-def own(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "d", FAST, rules=None).start()
-    yield server
-    server.kill()
-
-
-class Recorder:
-    """Keeps every event a client published since it was made."""
-
-    def __init__(self, client: ChatClient) -> None:
-        self.stream: EventStream = client.events()
-        self.events: list[ChatEvent] = []
-
-    def drain(self) -> list[ChatEvent]:
-        while (event := self.stream.get_nowait()) is not None:
-            self.events.append(event)
-        return self.events
-
-    def added(self, cid: str) -> list[str]:
-        return [
-            e.message.id
-            for e in self.drain()
-            if isinstance(e, MessageAdded) and e.message.conversation_id == cid
-        ]
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await predicate():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def new_client(
@@ -114,13 +66,6 @@ async def user(
 async def all_sent(client: ChatClient, cid: str, ids: list[str]) -> bool:
     states = [await client.delivery_state(cid, mid) for mid in ids]
     return all(state in (DeliveryState.SENT, DeliveryState.READ) for state in states)
-
-
-async def unread(client: ChatClient, cid: str) -> int | None:
-    for entry in await client.conversations():
-        if entry.conversation_id == cid:
-            return entry.unread_count
-    return None
 
 
 def server_messages(server: ServerProcess, cid: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,80 +14,16 @@ import pytest
 
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.config import BackendConfig
-from desktop_chat.client.events import (
-    ChatEvent,
-    DeliveryStateChanged,
-    EventStream,
-    MessageAdded,
-    NotificationReceived,
-)
 from desktop_chat.client.token_store import MemoryTokenStore
 from desktop_chat.core.model import DeliveryState
 from tests.support.auth import PASSWORD
+from tests.support.chat import FAST, Recorder, run, unread, until
 from tests.support.proxy import DroppingProxy, ProxiedRequest
 from tests.support.server import ServerProcess
-
-FAST = ["--scrypt-n", "16"]
-
-
-def run(main: Callable[[], Awaitable[None]], timeout: float = 45) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await main()
-
-    asyncio.run(bounded())
 
 
 def local(url: str, namespace: str) -> BackendConfig:
     return BackendConfig.from_values({"server_url": url, "namespace": namespace})
-
-
-@pytest.fixture
-def own(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "d", FAST, rules=None).start()
-    yield server
-    server.kill()
-
-
-class Recorder:
-    """Keeps every event a client published since it was made."""
-
-    def __init__(self, client: ChatClient) -> None:
-        self.stream: EventStream = client.events()
-        self.events: list[ChatEvent] = []
-
-    def drain(self) -> list[ChatEvent]:
-        while (event := self.stream.get_nowait()) is not None:
-            self.events.append(event)
-        return self.events
-
-    def added(self, cid: str) -> Counter[str]:
-        return Counter(
-            e.message.id
-            for e in self.drain()
-            if isinstance(e, MessageAdded) and e.message.conversation_id == cid
-        )
-
-    def notified(self) -> Counter[str]:
-        return Counter(
-            e.notification.id for e in self.drain() if isinstance(e, NotificationReceived)
-        )
-
-    def states(self, state: DeliveryState) -> Counter[str]:
-        return Counter(
-            e.message_id
-            for e in self.drain()
-            if isinstance(e, DeliveryStateChanged) and e.state is state
-        )
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await predicate():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def user(config: BackendConfig, data_dir: Path, name: str, role: str) -> ChatClient:
@@ -105,13 +41,6 @@ async def user(config: BackendConfig, data_dir: Path, name: str, role: str) -> C
 
 async def states_are(client: ChatClient, cid: str, ids: list[str], *ok: DeliveryState) -> bool:
     return all([await client.delivery_state(cid, mid) in ok for mid in ids])
-
-
-async def unread(client: ChatClient, cid: str) -> int | None:
-    for entry in await client.conversations():
-        if entry.conversation_id == cid:
-            return entry.unread_count
-    return None
 
 
 async def has_all(client: ChatClient, cid: str, ids: list[str]) -> bool:
@@ -180,7 +109,7 @@ def test_lost_answer_after_commit_is_sent_once_and_counted_once(
                 assert own.get(f"userConversations/{bob.uid}/{cid}/unreadCount") == 2
                 assert len(on_server(own, f"notifications/{bob.uid}")) == 2
                 await until(lambda: _len(bob.notifications(), 2))
-                assert seen_b.added(cid) == Counter(ids)  # each announced once
+                assert Counter(seen_b.added(cid)) == Counter(ids)  # each announced once
                 assert sum(seen_b.notified().values()) == 2
                 assert seen_a.states(DeliveryState.SENT) == Counter(ids)
                 assert not seen_a.states(DeliveryState.FAILED)
@@ -230,8 +159,8 @@ def test_three_second_tokens_streams_and_writes_survive_refreshes(tmp_path: Path
             await until(lambda: states_are(bob, cid, sent["bob"], *SENT))
             assert ann.auth.refreshes >= 3 and bob.auth.refreshes >= 3
             # the message streams delivered every message once, to both sides
-            assert seen_a.added(cid) == Counter(everything)
-            assert seen_b.added(cid) == Counter(everything)
+            assert Counter(seen_a.added(cid)) == Counter(everything)
+            assert Counter(seen_b.added(cid)) == Counter(everything)
             # the conversation-list and notification streams kept up too
             await until(lambda: _eq(unread(ann, cid), i))
             await until(lambda: _eq(unread(bob, cid), i))
@@ -285,7 +214,7 @@ def test_firebase_urls_with_emulator_hosts_drive_a_chat(own: ServerProcess, tmp_
             await until(lambda: has_all(bob, cid, ids))
             assert [m.id for m in await ann.messages(cid)] == ids
             assert [m.id for m in await bob.messages(cid)] == ids
-            assert seen_b.added(cid) == Counter(ids)
+            assert Counter(seen_b.added(cid)) == Counter(ids)
             await until(lambda: _eq(unread(bob, cid), 2))
             await until(lambda: _len(bob.notifications(), 2))
             assert await bob.mark_read(cid) == 2

@@ -19,19 +19,16 @@ from desktop_chat.client.events import (
 from desktop_chat.client.token_store import MemoryTokenStore
 from desktop_chat.core.model import DeliveryState
 from tests.integration.test_chat_client import (
-    FAST,
-    Recorder,
     _all_state,
     _connected,
     _count_notes,
     _has,
     all_sent,
     new_client,
-    run,
     server_messages,
-    until,
     user,
 )
+from tests.support.chat import FAST, Recorder, run, until
 from tests.support.server import ServerProcess
 
 

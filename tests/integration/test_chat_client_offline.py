@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,7 @@ from desktop_chat.client.cache import CACHE_FILE
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.events import (
-    ChatEvent,
     DeliveryStateChanged,
-    EventStream,
-    MessageAdded,
     MessageChanged,
 )
 from desktop_chat.client.sync import MESSAGE_WINDOW, PAGE, PREFETCH
@@ -27,53 +23,8 @@ from desktop_chat.client.token_store import MemoryTokenStore
 from desktop_chat.core.model import DeliveryState
 from desktop_chat.core.paths import PushIdGenerator
 from tests.support.auth import PASSWORD
+from tests.support.chat import Recorder, run, unread, until
 from tests.support.server import ServerProcess
-
-FAST = ["--scrypt-n", "16"]
-
-
-def run(main: Callable[[], Awaitable[None]], timeout: float = 30) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await main()
-
-    asyncio.run(bounded())
-
-
-@pytest.fixture
-def own(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "d", FAST, rules=None).start()
-    yield server
-    server.kill()
-
-
-class Recorder:
-    """Keeps every event a client published since it was made."""
-
-    def __init__(self, client: ChatClient) -> None:
-        self.stream: EventStream = client.events()
-        self.events: list[ChatEvent] = []
-
-    def drain(self) -> list[ChatEvent]:
-        while (event := self.stream.get_nowait()) is not None:
-            self.events.append(event)
-        return self.events
-
-    def added(self, cid: str) -> Counter[str]:
-        return Counter(
-            e.message.id
-            for e in self.drain()
-            if isinstance(e, MessageAdded) and e.message.conversation_id == cid
-        )
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], seconds: float = 15) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await predicate():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def new_client(server: ServerProcess, data_dir: Path, store: MemoryTokenStore) -> ChatClient:
@@ -101,13 +52,6 @@ async def ids_are(client: ChatClient, cid: str, expected: list[str]) -> bool:
 
 async def states_are(client: ChatClient, cid: str, ids: list[str], state: DeliveryState) -> bool:
     return all([await client.delivery_state(cid, mid) is state for mid in ids])
-
-
-async def unread(client: ChatClient, cid: str) -> int | None:
-    for entry in await client.conversations():
-        if entry.conversation_id == cid:
-            return entry.unread_count
-    return None
 
 
 async def unread_is(client: ChatClient, cid: str, expected: int) -> bool:
@@ -187,7 +131,7 @@ def test_damaged_cache_is_set_aside_rebuilt_and_keeps_the_outbox(
             await until(lambda: ids_are(bob, cid, everything))
             await until(lambda: unread_is(bob, cid, 3))
             assert own.get(f"userConversations/{bob.uid}/{cid}/unreadCount") == 3
-            assert seen_b.added(cid)[queued] == 1
+            assert seen_b.added(cid).count(queued) == 1
             assert sorted(account.glob(f"{CACHE_FILE}.damaged-*")) == aside  # never deleted
         finally:
             for client in (ann, bob, second):
@@ -236,7 +180,7 @@ def test_a_message_leaving_the_stream_window_is_not_deleted(
             await asyncio.sleep(0.3)  # let every stream event land
             assert await ids_are(bob, cid, kept)
             assert await ids_are(ann, cid, kept)
-            assert all(n == 1 for n in seen_b.added(cid).values())
+            assert all(n == 1 for n in Counter(seen_b.added(cid)).values())
             assert not [e for e in seen_b.drain() if isinstance(e, MessageChanged)]
 
             # Paging back: from the server, a page at a time, then nothing more.
@@ -291,7 +235,7 @@ def test_quitting_with_pending_messages_delivers_them_at_the_next_start(
             await until(lambda: unread_is(bob, cid, 4))
             assert own.get(f"userConversations/{bob.uid}/{cid}/unreadCount") == 4
             assert len(own.get(f"notifications/{bob.uid}")) == 4
-            assert all(seen_b.added(cid)[mid] == 1 for mid in [hello, *queued])
+            assert all(seen_b.added(cid).count(mid) == 1 for mid in [hello, *queued])
             sent = [
                 e.message_id
                 for e in seen.drain()

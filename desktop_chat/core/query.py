@@ -14,6 +14,7 @@ from desktop_chat.core.values import Node
 
 __all__ = [
     "QUERY_PARAMS",
+    "UNSET",
     "KeyOrder",
     "Query",
     "ValueOrder",
@@ -109,7 +110,8 @@ QUERY_PARAMS = (
     "limitToFirst",
     "limitToLast",
 )
-_UNSET: Any = object()
+UNSET: Any = object()
+"""The value of a query bound that was not given (None is a real bound: null)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +119,10 @@ class Query:
     """A parsed query. ``order_by`` is ``$key``, ``$value``, ``$priority`` or a child path."""
 
     order_by: str
-    start_at: Any = _UNSET
-    start_after: Any = _UNSET
-    end_at: Any = _UNSET
-    end_before: Any = _UNSET
-    equal_to: Any = _UNSET
-    """Set (with start_at and end_at) when the query came as ``equalTo``: rules read it."""
+    start_at: Any = UNSET
+    start_after: Any = UNSET
+    end_at: Any = UNSET
+    end_before: Any = UNSET
     limit_first: int | None = None
     limit_last: int | None = None
 
@@ -159,13 +159,13 @@ class Query:
             key = (value_order(item[1]),)
         else:
             key = (value_order(child_value(item[1], self.child_path or ())),)
-        if self.start_at is not _UNSET and key < self._bound(self.start_at):
+        if self.start_at is not UNSET and key < self._bound(self.start_at):
             return False
-        if self.start_after is not _UNSET and key <= self._bound(self.start_after):
+        if self.start_after is not UNSET and key <= self._bound(self.start_after):
             return False
-        if self.end_at is not _UNSET and key > self._bound(self.end_at):
+        if self.end_at is not UNSET and key > self._bound(self.end_at):
             return False
-        return not (self.end_before is not _UNSET and key >= self._bound(self.end_before))
+        return not (self.end_before is not UNSET and key >= self._bound(self.end_before))
 
     def ordered(self, node: Node) -> list[tuple[str, Node]]:
         """The children of *node* that match, in query order, limits applied."""
@@ -229,12 +229,12 @@ def parse_query(params: Mapping[str, str]) -> Query | None:
         if set(present) & {"startAt", "startAfter", "endAt", "endBefore"}:
             raise InvalidQueryError("equalTo cannot be combined with startAt or endAt")
         value = _json_param("equalTo", params["equalTo"])
-        fields["start_at"] = fields["end_at"] = fields["equal_to"] = value
+        fields["start_at"] = fields["end_at"] = value
     for bound in ("start_at", "start_after", "end_at", "end_before"):
-        value = fields.get(bound, _UNSET)
-        if value is not _UNSET and isinstance(value, dict | list):
+        value = fields.get(bound, UNSET)
+        if value is not UNSET and isinstance(value, dict | list):
             raise InvalidQueryError("query bounds must be null, booleans, numbers or strings")
-        if order_by == "$key" and value is not _UNSET and not isinstance(value, str):
+        if order_by == "$key" and value is not UNSET and not isinstance(value, str):
             raise InvalidQueryError("startAt, endAt and equalTo must be strings with orderBy $key")
     if "limitToFirst" in params and "limitToLast" in params:
         raise InvalidQueryError("limitToFirst and limitToLast cannot both be set")

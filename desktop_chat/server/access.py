@@ -93,7 +93,3 @@ class Access:
             auth={"uid": claims["sub"], "token": claims, "provider": provider or "password"},
             expires=float(claims["exp"]),
         )
-
-    def require_admin(self, request: web.Request) -> None:
-        if not self.is_admin(request_token(request)):
-            raise HttpError(401, "Permission denied")

@@ -84,7 +84,6 @@ class Server:
             store = await asyncio.to_thread(Store, self.data_dir.store_file, config.durability)
             self.db = Database(store, Hub(), rules)
             await self.db.start()
-            access = Access(self.data_dir.admin_secret(), config.emulator_admin)
             self.auth = await asyncio.to_thread(
                 AuthService.open,
                 self.data_dir.root,
@@ -95,7 +94,9 @@ class Server:
                     max_failures=config.max_failed_sign_ins,
                 ),
             )
-            access.verify_user = self.auth.verify_user  # ID tokens of signed-in users
+            access = Access(
+                self.data_dir.admin_secret(), config.emulator_admin, self.auth.verify_user
+            )
             api = RestApi(
                 self.db,
                 access,

@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 from desktop_chat.core.errors import InvalidPathError
 from desktop_chat.core.paths import Path, check_key
-from desktop_chat.core.query import _UNSET, Query
+from desktop_chat.core.query import UNSET, Query
 from desktop_chat.core.values import Node, render
 
 __all__ = [
@@ -166,9 +166,9 @@ def query_variables(query: Query | None) -> dict[str, Any]:
         return dict.fromkeys(
             ("orderByChild", "startAt", "endAt", "equalTo", "limitToFirst", "limitToLast")
         ) | dict.fromkeys(("orderByKey", "orderByValue", "orderByPriority"), False)
-    start = None if query.start_at is _UNSET else query.start_at
-    end = None if query.end_at is _UNSET else query.end_at
-    both = query.start_at is not _UNSET and query.end_at is not _UNSET and start == end
+    start = None if query.start_at is UNSET else query.start_at
+    end = None if query.end_at is UNSET else query.end_at
+    both = query.start_at is not UNSET and query.end_at is not UNSET and start == end
     return {
         "orderByKey": query.order_by == "$key",
         "orderByValue": query.order_by == "$value",

@@ -133,7 +133,8 @@ class Query:
             return None
         return tuple(part for part in self.order_by.split("/") if part)
 
-    def _sort_key(self) -> Callable[[tuple[str, Node]], tuple[Any, ...]]:
+    def sort_key(self) -> Callable[[tuple[str, Node]], tuple[Any, ...]]:
+        """The sort key of a ``(key, child)`` pair in this query's order (unique per key)."""
         if self.order_by == "$key":
             return lambda item: key_order(item[0])
         if self.order_by == "$value":
@@ -150,7 +151,8 @@ class Query:
             return priority_order({".priority": bound})
         return (value_order(bound),)
 
-    def _in_range(self, item: tuple[str, Node]) -> bool:
+    def matches(self, item: tuple[str, Node]) -> bool:
+        """Whether a ``(key, child)`` pair is within the query's bounds (limits aside)."""
         if self.order_by == "$key":
             key: tuple[Any, ...] = key_order(item[0])
         elif self.order_by == "$priority":
@@ -172,8 +174,8 @@ class Query:
         if not isinstance(node, dict) or ".value" in node:
             return []
         items = [item for item in node.items() if item[0] != ".priority"]
-        items = [item for item in items if self._in_range(item)]
-        items.sort(key=self._sort_key())
+        items = [item for item in items if self.matches(item)]
+        items.sort(key=self.sort_key())
         if self.limit_first is not None:
             items = items[: self.limit_first]
         if self.limit_last is not None:

@@ -241,7 +241,7 @@ class Database:
                 body = orjson.dumps(render(current) if readable else None)
                 raise HttpError(412, "ETag mismatch", {"ETag": current_tag}, body=body)
         events: dict[Listener, list[tuple[Path, Node]]] = {}
-        queried: set[Listener] = set()
+        queried: dict[Listener, set[str] | None] = {}
         start = len(undo)
         for op, value in zip(request.ops, values, strict=True):
             self._apply_op(op.path, value, leaf_ops, undo, events, queried)
@@ -256,7 +256,8 @@ class Database:
             )
         }
         frames.extend((listener, CANCEL_FRAME) for listener in revoked)
-        queried -= revoked
+        for listener in revoked:
+            queried.pop(listener, None)
         encoded: dict[tuple[tuple[Path, int], ...], list[bytes]] = {}
         for listener, changes in events.items():
             if listener in revoked:
@@ -266,9 +267,8 @@ class Database:
             if key not in encoded:
                 encoded[key] = _frames_for(changes)
             frames.extend((listener, frame) for frame in encoded[key])
-        for listener in queried:
-            assert listener.query is not None
-            result = render(listener.query.apply(get(self.root, listener.path)))
+        for listener, changed in queried.items():
+            result = listener.answer(get(self.root, listener.path), changed)
             previous, listener.last_result = listener.last_result, result
             frames.extend((listener, frame) for frame in _query_frames(previous, result))
         return WriteResult(values, etag(values[0]) if request.want_etag else None)
@@ -280,7 +280,7 @@ class Database:
         leaf_ops: list[LeafOp],
         undo: list[tuple[Path, Node]],
         events: dict[Listener, list[tuple[Path, Node]]],
-        queried: set[Listener],
+        queried: dict[Listener, set[str] | None],
     ) -> None:
         hub = self.hub
         above = list(hub.above(path)) if hub.count else []
@@ -296,18 +296,32 @@ class Database:
         top_value = value if top == path else get(self.root, top)
         for listener in above:
             if listener.query is not None:
-                queried.add(listener)
+                _note_child(queried, listener, top)
             elif is_prefix(listener.path, top):
                 events.setdefault(listener, []).append((top[len(listener.path) :], top_value))
             else:  # below the cut (a leaf turned object, or parents pruned): now all changed
                 events.setdefault(listener, []).append(((), get(self.root, listener.path)))
         for listener, old in below:
             if listener.query is not None:
-                queried.add(listener)
+                queried[listener] = None  # the whole location changed
                 continue
             new = get(self.root, listener.path)
             if new != old:
                 events.setdefault(listener, []).append(((), new))
+
+
+def _note_child(queried: dict[Listener, set[str] | None], listener: Listener, top: Path) -> None:
+    """Note for a query *listener* that the write changed the subtree at *top* (at or below
+    its location): one child of it, or (at the location itself) maybe all of them."""
+    depth = len(listener.path)
+    if listener in queried and queried[listener] is None:
+        return
+    if len(top) <= depth:
+        queried[listener] = None
+    else:
+        keys = queried.setdefault(listener, set())
+        if keys is not None:
+            keys.add(top[depth])
 
 
 def _query_frames(previous: Node, result: Node) -> list[bytes]:

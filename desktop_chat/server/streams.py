@@ -13,6 +13,7 @@ from aiohttp import web
 
 from desktop_chat.core.paths import Path, join
 from desktop_chat.core.query import Query
+from desktop_chat.core.query_window import QueryWindow
 from desktop_chat.core.tree import get
 from desktop_chat.core.values import Node, render
 from desktop_chat.server.access import ADMIN, Caller
@@ -77,6 +78,7 @@ class Listener:
         "path",
         "query",
         "reason",
+        "window",
     )
 
     def __init__(self, path: Path, query: Query | None, limit: int, caller: Caller = ADMIN) -> None:
@@ -87,7 +89,9 @@ class Listener:
         self.closed = False
         self.reason = ""
         self.last_result: Node = None
-        """A query stream's last answer, to send only what changes."""
+        """A query stream's last answer (rendered), to send only what changes."""
+        self.window = QueryWindow(query) if query is not None else None
+        """Which children a query stream's answer holds, kept current child by child."""
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._sink: Sink | None = None
@@ -138,13 +142,28 @@ class Listener:
             return False
         return True
 
+    def answer(self, value: Node, changed: set[str] | None) -> Node:
+        """A query stream's answer (rendered) over the location's *value*, after the children
+        *changed* changed (None: maybe all); unchanged children are not rendered again."""
+        assert self.window is not None and self.query is not None
+        if not isinstance(value, dict) or ".value" in value:
+            self.window.reset(value)
+            return render(self.query.apply(value))
+        keys = self.window.update(value, changed)
+        previous = self.last_result if isinstance(self.last_result, dict) else {}
+        return {
+            key: previous[key]
+            if changed is not None and key in previous and key not in changed
+            else render(value[key])
+            for key in keys
+        } or None
+
     def snapshot(self, root: Node) -> bytes:
         """The first frame: a ``put`` at ``/`` with the whole (queried) value."""
         value = get(root, self.path)
-        if self.query is not None:
-            result = render(self.query.apply(value))
-            self.last_result = result
-            return sse_frame("put", (), result)
+        if self.window is not None:
+            self.last_result = self.answer(value, None)
+            return sse_frame("put", (), self.last_result)
         return sse_frame("put", (), render(value))
 
 

@@ -697,6 +697,7 @@ def test_message_hard_delete_denied(world: World, alice: User, bob: User, who: s
 
 def test_message_paging_query_indexed(world: World, alice: User, bob: User) -> None:
     seed_message(world, alice, bob)
+    seed_message(world, alice, bob)
     answer = allowed(
         world.get(
             alice,

@@ -124,6 +124,8 @@ class Subscription:
         self._revoked = False
         self._token_failures = 0
         self._forced = False
+        self._delivering = False
+        """Whether the current connection has sent its first ``put``."""
         self._response: aiohttp.ClientResponse | None = None
         self._task = database.tasks.spawn(self._run(), f"stream {join(path)}")
 
@@ -199,6 +201,7 @@ class Subscription:
             while True:
                 delay = 0.0
                 started = loop.time()
+                quiet = False
                 try:
                     await self._connect_and_read()
                     log.info("stream %s ended by the server; reconnecting", join(self.path))
@@ -208,6 +211,9 @@ class Subscription:
                     self._revoked = True
                     if loop.time() - started < _FAST_REVOKE:  # a fresh token revoked at once
                         delay = self.backoff.next_delay()
+                    # A stream that was delivering lost only its token's hour: it reconnects
+                    # with a fresh one at once, and that is no "offline" moment.
+                    quiet = self._delivering
                 except TokenExpiredError as exc:
                     self._token_failures += 1
                     if self._token_failures > 3:  # refreshed tokens keep being refused
@@ -218,7 +224,8 @@ class Subscription:
                 except (NetworkError, ProtocolError) as exc:  # ServerError (5xx) included
                     self._note_failure(exc)
                     delay = self.backoff.next_delay()
-                self._set_connected(False)
+                if not quiet:
+                    self._set_connected(False)
                 if self._forced:
                     self._forced, delay = False, 0.0
                 if delay > 0:
@@ -274,6 +281,7 @@ class Subscription:
         raise ProtocolError(f"more than {self.max_redirects} redirects")
 
     async def _connect_and_read(self) -> None:
+        self._delivering = False
         tokens = self.database.tokens
         token: str | None = None
         if tokens is not None:
@@ -342,6 +350,7 @@ class Subscription:
             self.value = value
             self.stats.events += 1
             if first:
+                self._delivering = True
                 self.backoff.reset()
                 self._token_failures = 0
                 self.synced = True

@@ -400,6 +400,8 @@ def test_streams_and_writes_survive_many_token_refreshes(tmp_path: Path) -> None
             uid = auth.user.uid  # type: ignore[union-attr]
             first_token = await auth.token()
             sub = db.listen(f"users/{uid}")
+            states: list[bool] = []
+            sub.add_state_listener(states.append)
             assert (await next_event(sub)).value is None
             seen: list[int] = []
             started = time.monotonic()
@@ -414,6 +416,7 @@ def test_streams_and_writes_survive_many_token_refreshes(tmp_path: Path) -> None
                 await asyncio.sleep(0.25)
             assert seen[-1] == n and seen == sorted(seen)
             assert sub.stats.auth_revoked >= 2, sub.stats
+            assert states == [True], states  # an expired token is no "offline" blip
             assert auth.refreshes >= 2 and not sub.closed
 
             stale = StaleFirst(auth, first_token)  # long expired by now

@@ -211,6 +211,15 @@ class LocalCache:
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM messages WHERE cid = ?", (cid,))
 
+    def oldest_order(self, cid: str) -> Cursor | None:
+        """The ``(timestamp, id)`` of the oldest cached message of *cid*."""
+        with self._use() as db:
+            row = db.execute(
+                "SELECT timestamp, id FROM messages WHERE cid = ? ORDER BY timestamp, id LIMIT 1",
+                (cid,),
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def messages(self, cid: str, limit: int = 50, before: Cursor | None = None) -> list[Message]:
         """The newest *limit* messages of *cid* older than *before* (a message's
         ``(timestamp, id)``; None: the newest of all), oldest first. The next older page is

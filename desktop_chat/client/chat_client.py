@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 
 from desktop_chat.client.errors import (
@@ -54,8 +53,7 @@ class ChatClient(ClientSession):
 
     async def messages(self, cid: str, limit: int = 1 << 62) -> list[Message]:
         """The cached messages of *cid* (the newest *limit*), oldest first."""
-        _, cache, _, _ = self._account()
-        return await asyncio.to_thread(cache.messages, cid, limit)
+        return await self._account()[3].cached_messages(cid, limit)
 
     async def delivery_state(self, cid: str, message_id: str) -> DeliveryState | None:
         """Where one of my messages is (None: not mine, or unknown)."""
@@ -101,19 +99,45 @@ class ChatClient(ClientSession):
         if cid is not None and self._running and self.auth.signed_in:
             self._follow(cid)
 
-    async def load_older(self, cid: str, count: int = PAGE) -> list[Message]:
-        """The *count* messages before the oldest cached one, fetched from the server when
-        online (offline: from the cache only)."""
+    async def load_older(
+        self, cid: str, before: str | None = None, count: int = PAGE
+    ) -> list[Message]:
+        """The *count* messages before message *before* (None: before the oldest cached),
+        oldest first: from the cache, fetching older pages from the server when the cache
+        runs short (offline: what the cache has)."""
         _, cache, _, merger = self._account()
-        cached = await asyncio.to_thread(cache.messages, cid, 1 << 62)
-        before = cached[0].order if cached else None
         if before is None:
-            spec = QuerySpec("timestamp", limit_to_last=count)
+            cursor = await asyncio.to_thread(cache.oldest_order, cid)
         else:
-            spec = QuerySpec("timestamp", end_at=before[0], limit_to_last=count + 1)
-        with contextlib.suppress(NetworkError):
-            await merger.merge_messages(cid, await fetch_messages(self.db, cid, spec))
-        return await asyncio.to_thread(cache.messages, cid, count, before)
+            anchor = await asyncio.to_thread(cache.message, cid, before)
+            if anchor is None:
+                raise InvalidRequestError(f"message {before!r} is not in conversation {cid}")
+            cursor = anchor.order
+        page = await merger.cached_messages(cid, count, cursor)
+        if len(page) < count:
+            oldest = page[0].order if page else cursor
+            with contextlib.suppress(NetworkError):
+                await self._fetch_before(cid, oldest, count - len(page))
+            page = await merger.cached_messages(cid, count, cursor)
+        return page
+
+    async def _fetch_before(self, cid: str, cursor: tuple[int, str] | None, count: int) -> None:
+        """At least *count* messages before *cursor* (or the newest) into the cache, however
+        many share one millisecond (a REST query bounds by timestamp alone)."""
+        _, _, _, merger = self._account()
+        limit = count + 1
+        while True:
+            if cursor is None:
+                spec = QuerySpec("timestamp", limit_to_last=count)
+            else:
+                spec = QuerySpec("timestamp", end_at=cursor[0], limit_to_last=limit)
+            found = await fetch_messages(self.db, cid, spec)
+            await merger.merge_messages(cid, found)
+            if cursor is None or len(found) < limit:
+                return  # the beginning of the conversation
+            if sum(message.order < cursor for message in found) >= count:
+                return
+            limit *= 2
 
     # messages ----------------------------------------------------------------------------
     async def send_message(self, cid: str, text: str) -> str:
@@ -127,14 +151,16 @@ class ChatClient(ClientSession):
             body = writes.send_message(me, other, cid, mid, text)
         except CoreError as exc:
             raise InvalidRequestError(str(exc)) from exc
-        await asyncio.to_thread(outbox.enqueue, {"id": mid, "cid": cid, "body": body})
-        pending = Message(
-            mid, cid, uid, other.uid, text, time.time_ns() // 1_000_000, False, MessageType.TEXT
-        )
-        await merger.merge_messages(cid, [pending], from_server=False)
-        self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.PENDING))
-        if self.sender is not None:
-            self.sender.wake()
+        item = await asyncio.to_thread(outbox.enqueue, {"id": mid, "cid": cid, "body": body})
+        created = item["created_at"]
+        pending = Message(mid, cid, uid, other.uid, text, created, False, MessageType.TEXT)
+
+        def queued() -> None:
+            self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.PENDING))
+            if self.sender is not None:
+                self.sender.submit(item)
+
+        await merger.add_pending(pending, queued)
         return mid
 
     async def retry(self, message_id: str) -> None:
@@ -142,17 +168,17 @@ class ChatClient(ClientSession):
         _, _, outbox, _ = self._account()
         await asyncio.to_thread(outbox.retry, message_id)
         if self.sender is not None:
-            self.sender.wake(force=True)
+            self.sender.wake(force=True, reload=True)
 
     async def mark_read(self, cid: str) -> int:
-        """Mark all my unread received messages of *cid* read (read from the server, not just
+        """Mark all my unread received messages of *cid* read (asked of the server, not just
         the loaded page), reset my unread count; returns how many messages."""
-        uid, _, _, merger = self._account()
+        uid, cache, _, merger = self._account()
         other_participant(cid, uid)
-        raw = await self.db.get(f"conversations/{cid}/messages")
-        found = parse_messages(cid, list(raw.items()) if isinstance(raw, dict) else [])
+        spec = QuerySpec("read", equal_to=False)
+        found = await fetch_messages(self.db, cid, spec)
         unread = [m.id for m in found if m.receiver_id == uid and not m.read]
-        cached = await asyncio.to_thread(self._account()[1].notifications)
+        cached = await asyncio.to_thread(cache.notifications)
         notes = [n.id for n in cached if not n.read and n.link and n.link.conversation_id == cid]
         try:
             await self.db.update("/", writes.mark_read(uid, cid, unread, notes))

@@ -313,6 +313,15 @@ class Outbox:
             )
             return self._get(db, message_id)
 
+    def mark_sent_many(self, message_ids: list[str]) -> None:
+        """:meth:`mark_sent` for many items in one transaction."""
+        now = self._clock_ms()
+        with self._use() as db, transaction(db):
+            db.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ? AND state != 'sent'",
+                [(now, message_id) for message_id in message_ids],
+            )
+
     def mark_failed(self, message_id: str, error: str | None = None) -> OutboxItem:
         """Give up on an unsent item (a refusal no retry can change), until a manual retry."""
         with self._use() as db, transaction(db):

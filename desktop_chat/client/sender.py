@@ -45,6 +45,11 @@ class Sender:
     ``max_attempts``, after which the item is failed; being offline never counts, so no
     message fails just because the network was away. :meth:`wake` is called on enqueue, on a
     manual retry and whenever a stream reconnects (``force`` skips pending backoffs).
+
+    The pending items are read from the outbox once and then kept in memory: a new message
+    arrives through :meth:`submit` (after it is stored), so sending it costs no read of the
+    file. "Sent" marks are written in batches at the end of a pass; one lost to a crash is
+    settled by the read-back when the message is tried again.
     """
 
     def __init__(
@@ -65,28 +70,60 @@ class Sender:
         self._wake = asyncio.Event()
         self._not_before: dict[str, float] = {}
         self._backoffs: dict[str, Backoff] = {}
+        self._items: dict[str, OutboxItem] | None = None
+        self._submitted: list[OutboxItem] = []
+        self._unmarked: list[str] = []
 
-    def wake(self, *, force: bool = False) -> None:
+    def wake(self, *, force: bool = False, reload: bool = False) -> None:
+        """Look at the outbox again now; *force*: skip backoffs; *reload*: re-read the file
+        (after a change made outside :meth:`submit`, such as a manual retry)."""
         if force:
             self._not_before.clear()
+        if reload:
+            self._items = None
+        self._wake.set()
+
+    def submit(self, item: OutboxItem) -> None:
+        """Send *item*, already stored in the outbox, as soon as its turn comes."""
+        if item["state"] == "pending":
+            self._submitted.append(item)
         self._wake.set()
 
     async def run(self) -> None:
         """Drain forever (until cancelled)."""
         loop = asyncio.get_running_loop()
-        while True:
-            self._wake.clear()
-            progressed, soonest = await self._drain_once()
-            if progressed:
-                continue
-            timeout = None if soonest is None else max(0.0, soonest - loop.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+        try:
+            while True:
+                self._wake.clear()
+                progressed, soonest = await self._drain_once()
+                await self._flush_marks()
+                if progressed:
+                    continue
+                timeout = None if soonest is None else max(0.0, soonest - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._flush_marks()
+
+    async def _flush_marks(self) -> None:
+        if self._unmarked:
+            ids, self._unmarked = self._unmarked, []
+            await asyncio.to_thread(self.outbox.mark_sent_many, ids)
+
+    async def _pending(self) -> list[OutboxItem]:
+        if self._items is None:
+            stored = await asyncio.to_thread(self.outbox.pending)
+            self._items = {item["id"]: item for item in stored}
+        for item in self._submitted:  # (one that a reload already saw is kept once)
+            self._items.setdefault(item["id"], item)
+        self._submitted.clear()
+        return sorted(self._items.values(), key=lambda item: (item["created_at"], item["id"]))
 
     async def _drain_once(self) -> tuple[bool, float | None]:
         """One pass over the pending items: (anything finished, when to look again)."""
         loop = asyncio.get_running_loop()
-        items = await asyncio.to_thread(self.outbox.pending)
+        items = await self._pending()
         blocked: set[str] = set()
         progressed = False
         soonest: float | None = None
@@ -102,6 +139,10 @@ class Sender:
             outcome = await self.attempt(item)
             if outcome in (Outcome.SENT, Outcome.FAILED):
                 progressed = True
+                if self._items is not None:
+                    self._items.pop(mid, None)
+                if len(self._unmarked) >= 100:
+                    await self._flush_marks()
                 self._not_before.pop(mid, None)
                 self._backoffs.pop(mid, None)
                 continue
@@ -149,7 +190,7 @@ class Sender:
         return Outcome.RETRY
 
     async def _sent(self, item: OutboxItem) -> Outcome:
-        await asyncio.to_thread(self.outbox.mark_sent, item["id"])
+        self._unmarked.append(item["id"])
         self.sent += 1
         self.bus.publish(DeliveryStateChanged(item["cid"], item["id"], DeliveryState.SENT))
         return Outcome.SENT

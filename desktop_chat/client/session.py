@@ -72,6 +72,8 @@ class ClientSession:
         self.outbox: Outbox | None = None
         self.merger: Merger | None = None
         self.sender: Sender | None = None
+        self._profiles: dict[str, UserProfile] = {}
+        """The profiles read this session (they change seldom; a refresh replaces one)."""
         self.blocks: BlockList | None = None
         self.connected = False
         self.selected: str | None = None
@@ -112,6 +114,7 @@ class ClientSession:
         self.outbox = await asyncio.to_thread(Outbox, directory, max_attempts=self.max_attempts)
         self.uid = uid
         self.merger = Merger(self.cache, uid, self.bus)
+        self._profiles = {}
         self.blocks = BlockList(self.cache, uid, self.bus)
         await self.blocks.load()
         self.bus.hide = self.blocks.hides
@@ -151,6 +154,7 @@ class ClientSession:
     async def _remember(self, profile: UserProfile) -> None:
         assert self.cache is not None
         await asyncio.to_thread(self.cache.upsert_users, [profile])
+        self._profiles[profile.uid] = profile
         if profile.uid == self.uid:
             self.me = profile
 
@@ -257,8 +261,9 @@ class ClientSession:
         """``users/{uid}`` from the cache, fetched (and cached) when missing or *refresh*."""
         _, cache, _, _ = self._account()
         if not refresh:
-            cached = await asyncio.to_thread(cache.user, uid)
+            cached = self._profiles.get(uid) or await asyncio.to_thread(cache.user, uid)
             if cached is not None:
+                self._profiles[uid] = cached
                 return cached
         profile = profile_from(uid, await self.db.get(f"users/{uid}"))
         if profile is not None:

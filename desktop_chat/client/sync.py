@@ -24,7 +24,7 @@ from desktop_chat.client.events import (
     TypingChanged,
 )
 from desktop_chat.client.rtdb import Database, QuerySpec
-from desktop_chat.client.streams import Subscription
+from desktop_chat.client.streams import StreamEvent, Subscription
 from desktop_chat.core.errors import CoreError
 from desktop_chat.core.model import (
     ConversationEntry,
@@ -45,6 +45,7 @@ __all__ = [
     "PREFETCH",
     "BlockList",
     "Merger",
+    "changed_children",
     "follow_blocks",
     "follow_conversations",
     "follow_messages",
@@ -103,9 +104,7 @@ class Merger:
             known = self._known[cid] = {message.id: message for message in rows}
         return known
 
-    async def merge_messages(
-        self, cid: str, messages: list[Message], *, from_server: bool = True
-    ) -> None:
+    async def merge_messages(self, cid: str, messages: list[Message]) -> None:
         """Upsert *messages* of *cid* into the cache; announce the new and the changed."""
         async with self._lock:
             known = await self._known_of(cid)
@@ -117,18 +116,39 @@ class Merger:
                         message = replace(message, read=True)
                     if old.deleted and not message.deleted:
                         continue
-                if from_server:
-                    self._high[cid] = max(self._high.get(cid, 0), message.timestamp)
+                self._high[cid] = max(self._high.get(cid, 0), message.timestamp)
                 if old != message:
                     changed.append((old, message))
                     known[message.id] = message
             if not changed:
                 return
+            for old, new in changed:  # announced first: readers of the cache take the lock
+                self.bus.publish(MessageAdded(new) if old is None else MessageChanged(new))
+                if new.sender_id == self.uid and new.read and (old is None or not old.read):
+                    self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
             await asyncio.to_thread(self.cache.upsert_messages, [new for _, new in changed])
-        for old, new in changed:
-            self.bus.publish(MessageAdded(new) if old is None else MessageChanged(new))
-            if new.sender_id == self.uid and new.read and (old is None or not old.read):
-                self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
+
+    async def cached_messages(
+        self, cid: str, limit: int = 1 << 62, before: tuple[int, str] | None = None
+    ) -> list[Message]:
+        """The cached messages of *cid* (the newest *limit*, older than *before*), oldest
+        first, once every merge under way has reached the cache."""
+        async with self._lock:
+            return await asyncio.to_thread(self.cache.messages, cid, limit, before)
+
+    async def add_pending(self, message: Message, then: Callable[[], None]) -> None:
+        """Announce my new *message* (not on the server yet), call *then* (which starts the
+        sending), and only then write it to the cache, so that the write costs no latency."""
+        cid = message.conversation_id
+        async with self._lock:
+            known = await self._known_of(cid)
+            fresh = message.id not in known
+            if fresh:
+                known[message.id] = message
+                self.bus.publish(MessageAdded(message))
+            then()
+            if fresh:
+                await asyncio.to_thread(self.cache.upsert_messages, [message])
 
     async def mark_read_locally(self, cid: str) -> None:
         """After my mark_read write: my received messages of *cid* are read, my count 0."""
@@ -165,15 +185,15 @@ class Merger:
             if cid not in entries:
                 self.bus.publish(ConversationChanged(cid, None))
 
-    async def merge_notifications(self, value: Any) -> None:
-        """A window of ``notifications/{uid}``: new ones are announced once."""
+    async def merge_notifications(self, children: list[tuple[str, Any]]) -> None:
+        """``(id, record)`` pairs of ``notifications/{uid}``: new ones are announced once."""
         if self._notifications is None:
             rows = await asyncio.to_thread(self.cache.notifications)
             self._notifications = {item.id: item for item in rows}
         known = self._notifications
         fresh: list[Notification] = []
         changed: list[Notification] = []
-        for nid, record in _children(value):
+        for nid, record in children:
             item = notification_from(nid, record)
             if item is None or known.get(nid) == item:
                 continue
@@ -185,13 +205,30 @@ class Merger:
             self.bus.publish(NotificationReceived(item))
 
 
+def changed_children(event: StreamEvent) -> list[tuple[str, Any]]:
+    """The children of the location that *event* changed, as they are now (a child the event
+    removed is left out); all of them for a first ``put`` or a ``put`` of the whole value."""
+    value = event.value
+    if not isinstance(value, dict):
+        return []
+    if event.resync or (not event.path and event.kind == "put"):
+        return list(value.items())
+    if event.path:
+        keys = [event.path[0]]
+    elif isinstance(event.data, dict):
+        keys = list(dict.fromkeys(key.strip("/").split("/", 1)[0] for key in event.data))
+    else:
+        return list(value.items())
+    return [(key, value[key]) for key in keys if key in value]
+
+
 async def _consume(
-    subscription: Subscription, handle: Callable[[Any, bool], Awaitable[None]], what: str
+    subscription: Subscription, handle: Callable[[StreamEvent], Awaitable[None]], what: str
 ) -> None:
     try:
         async for event in subscription:
             try:
-                await handle(event.value, event.resync)
+                await handle(event)
             except NetworkError as exc:  # a catch-up read failed: the stream will resync
                 log.info("%s: %s; reconnecting", what, exc)
                 subscription.reconnect_now()
@@ -214,8 +251,8 @@ async def follow_conversations(
 
     subscription.add_state_listener(state)
 
-    async def handle(value: Any, resync: bool) -> None:
-        await merger.merge_conversations(value, whole=resync)
+    async def handle(event: StreamEvent) -> None:
+        await merger.merge_conversations(event.value, whole=event.resync)
 
     await _consume(subscription, handle, "conversation list")
 
@@ -249,10 +286,10 @@ async def follow_messages(db: Database, merger: Merger, cid: str) -> None:
     spec = QuerySpec("timestamp", limit_to_last=MESSAGE_WINDOW)
     subscription = db.listen(f"conversations/{cid}/messages", spec)
 
-    async def handle(value: Any, resync: bool) -> None:
-        if resync:
+    async def handle(event: StreamEvent) -> None:
+        if event.resync:
             await catch_up(db, merger, cid)
-        await merger.merge_messages(cid, parse_messages(cid, _children(value)))
+        await merger.merge_messages(cid, parse_messages(cid, changed_children(event)))
 
     await _consume(subscription, handle, f"conversation {cid}")
 
@@ -262,8 +299,8 @@ async def follow_notifications(db: Database, merger: Merger) -> None:
     spec = QuerySpec("createdAt", limit_to_last=NOTIFICATION_WINDOW)
     subscription = db.listen(f"notifications/{merger.uid}", spec)
 
-    async def handle(value: Any, resync: bool) -> None:
-        await merger.merge_notifications(value)
+    async def handle(event: StreamEvent) -> None:
+        await merger.merge_notifications(changed_children(event))
 
     await _consume(subscription, handle, "notifications")
 
@@ -339,7 +376,7 @@ async def follow_blocks(db: Database, blocks: BlockList) -> None:
     """ONE small stream of ``blocks/{uid}``: the block list, kept current until cancelled."""
     subscription = db.listen(f"blocks/{blocks.uid}")
 
-    async def handle(value: Any, resync: bool) -> None:
-        await blocks.replace(uid for uid, flag in _children(value) if flag is True)
+    async def handle(event: StreamEvent) -> None:
+        await blocks.replace(uid for uid, flag in _children(event.value) if flag is True)
 
     await _consume(subscription, handle, "block list")

@@ -14,6 +14,7 @@ import pytest
 from desktop_chat.client.cache import CACHE_FILE
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.config import BackendConfig
+from desktop_chat.client.errors import InvalidRequestError
 from desktop_chat.client.events import (
     DeliveryStateChanged,
     MessageChanged,
@@ -246,5 +247,72 @@ def test_quitting_with_pending_messages_delivers_them_at_the_next_start(
             for client in (ann, bob, second):
                 if client is not None:
                     await client.close()
+
+    run(main)
+
+
+def test_paging_back_through_many_messages_of_one_millisecond_and_marking_all_read(
+    own: ServerProcess, tmp_path: Path
+) -> None:
+    """More than two pages share one timestamp (a REST query bounds by timestamp alone), and
+    more unread messages than the prefetch: paging back finds each message once, in order,
+    from any message on screen; marking read reaches the ones never loaded."""
+
+    async def main() -> None:
+        ann = await user(own, tmp_path / "ann", "ann", "student", MemoryTokenStore())
+        bob = await user(own, tmp_path / "bob", "bob", "provider", MemoryTokenStore())
+        try:
+            assert ann.uid is not None and bob.uid is not None
+            cid = await ann.open_conversation(bob.uid)
+            make_id, start = PushIdGenerator(), int(time.time() * 1000) - 3_600_000
+            tied = [make_id() for _ in range(2 * PAGE + 30)]  # all at `start`
+            later = [make_id() for _ in range(PREFETCH + 20)]
+            stamps = {mid: start for mid in tied} | {
+                mid: start + 1 + i for i, mid in enumerate(later)
+            }
+            records = {
+                mid: {
+                    "senderId": ann.uid,
+                    "receiverId": bob.uid,
+                    "text": f"m {mid}",
+                    "timestamp": stamp,
+                    "read": False,
+                    "type": "text",
+                }
+                for mid, stamp in stamps.items()
+            }
+            await asyncio.to_thread(own.put, f"conversations/{cid}/messages", records)
+            everything = [*tied, *later]
+            bob.select_conversation(cid)
+            await until(lambda: ids_are(bob, cid, later[-PREFETCH:]))
+
+            # From a message on screen: the page before it comes from the cache.
+            shown = later[-MESSAGE_WINDOW]
+            page = await bob.load_older(cid, before=shown)
+            assert [m.id for m in page] == later[-MESSAGE_WINDOW - PAGE : -MESSAGE_WINDOW]
+
+            # Back past the prefetch and through the tied millisecond, a page at a time.
+            collected: list[str] = []
+            cursor: str | None = later[-PREFETCH]
+            while cursor is not None:
+                page = await bob.load_older(cid, before=cursor)
+                assert len(page) in (PAGE, len(everything) - PREFETCH - len(collected))
+                collected[:0] = [m.id for m in page]
+                cursor = page[0].id if page else None
+            assert collected == everything[:-PREFETCH]
+            assert await ids_are(bob, cid, everything)
+            with pytest.raises(InvalidRequestError):
+                await bob.load_older(cid, before="-NoSuchMessage000000")
+
+            # Marking read reaches every unread message, loaded or not.
+            assert await bob.mark_read(cid) == len(everything)
+            stored = own.get(f"conversations/{cid}/messages")
+            assert all(record["read"] is True for record in stored.values())
+            assert own.get(f"userConversations/{bob.uid}/{cid}/unreadCount") == 0
+            assert all(m.read for m in await bob.messages(cid))
+            assert await bob.mark_read(cid) == 0
+        finally:
+            await ann.close()
+            await bob.close()
 
     run(main)

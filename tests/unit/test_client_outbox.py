@@ -122,6 +122,18 @@ def test_sent_items_stay_sent_and_are_removed_later(tmp_path: Path) -> None:
         assert outbox.remove_sent(201) == 1
 
 
+def test_many_items_are_marked_sent_in_one_go(tmp_path: Path) -> None:
+    now = [100]
+    with Outbox(tmp_path, clock_ms=lambda: now[0]) as outbox:
+        ids = [outbox.enqueue(_new(outbox, cid))["id"] for cid in ("a_b", "a_b", "a_c", "a_c")]
+        outbox.mark_sent(ids[0])
+        now[0] = 300
+        outbox.mark_sent_many(ids[:3])
+        assert [outbox.get(mid)["sent_at"] for mid in ids[:3]] == [100, 300, 300]  # type: ignore[index]
+        assert [i["id"] for i in outbox.pending()] == ids[3:] and outbox.unsent_count() == 1
+        outbox.mark_sent_many([])
+
+
 _KILLED_CHILD = """
 import os, sys, time
 from pathlib import Path

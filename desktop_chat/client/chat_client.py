@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable
 
 from desktop_chat.client.errors import (
+    AuthError,
     InvalidRequestError,
     NetworkError,
     NotSignedInError,
@@ -73,8 +74,14 @@ class ChatClient(ClientSession):
             other_uid = other_participant(cid, uid)
         except CoreError as exc:
             raise InvalidRequestError(f"not a conversation of yours: {exc}") from exc
-        me = self.me or await self.profile(uid)
-        other = await self.profile(other_uid)
+        try:
+            me = self.me or await self.profile(uid)
+            other = await self.profile(other_uid)
+        except (NetworkError, NotSignedInError, AuthError) as exc:  # not cached, no server
+            raise NetworkError(
+                f"cannot write to {other_uid} yet: the profiles are not cached and the "
+                f"server cannot be reached ({exc}); try again once online"
+            ) from exc
         if me is None or other is None:
             raise InvalidRequestError(f"no profile for {uid if me is None else other_uid}")
         return me, other

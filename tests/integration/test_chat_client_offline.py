@@ -14,7 +14,7 @@ import pytest
 from desktop_chat.client.cache import CACHE_FILE
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.config import BackendConfig
-from desktop_chat.client.errors import InvalidRequestError
+from desktop_chat.client.errors import InvalidRequestError, NetworkError
 from desktop_chat.client.events import (
     DeliveryStateChanged,
     MessageChanged,
@@ -116,12 +116,14 @@ def test_damaged_cache_is_set_aside_rebuilt_and_keeps_the_outbox(
             assert cache.exists()
             garbage = damage(cache, how)
 
-            restart(own)
-            second = await new_client(own, tmp_path / "ann", store)
+            second = await new_client(own, tmp_path / "ann", store)  # the server still away
             assert second.cache is not None and second.cache.rebuilt
             aside = sorted(account.glob(f"{CACHE_FILE}.damaged-*"))
             assert [path.read_bytes() for path in aside] == [garbage]
             await second.start()
+            with pytest.raises(NetworkError, match="try again once online"):
+                await second.send_message(cid, "no profiles cached, no server to ask")
+            restart(own)
             second.select_conversation(cid)
 
             everything = [*first, reply, queued]

@@ -92,6 +92,7 @@ class Merger:
         self._entries: dict[str, ConversationEntry] | None = None
         self._notifications: dict[str, Notification] | None = None
         self._lock = asyncio.Lock()
+        self._notes_lock = asyncio.Lock()
 
     def high_water(self, cid: str) -> int | None:
         """The newest server timestamp seen in *cid* this session."""
@@ -140,14 +141,19 @@ class Merger:
         """Announce my new *message* (not on the server yet), call *then* (which starts the
         sending), and only then write it to the cache, so that the write costs no latency."""
         cid = message.conversation_id
-        async with self._lock:
-            known = await self._known_of(cid)
-            fresh = message.id not in known
-            if fresh:
-                known[message.id] = message
-                self.bus.publish(MessageAdded(message))
-            then()
-            if fresh:
+        known = self._known.get(cid)
+        if known is None:  # first use of this conversation: load it (under the lock)
+            async with self._lock:
+                known = await self._known_of(cid)
+        # No await from here to then(): not even for the lock, which a stream's cache write
+        # may hold; the write below queues for it.
+        fresh = message.id not in known
+        if fresh:
+            known[message.id] = message
+            self.bus.publish(MessageAdded(message))
+        then()
+        if fresh:
+            async with self._lock:
                 await asyncio.to_thread(self.cache.upsert_messages, [message])
 
     async def mark_read_locally(self, cid: str) -> None:
@@ -186,7 +192,12 @@ class Merger:
                 self.bus.publish(ConversationChanged(cid, None))
 
     async def merge_notifications(self, children: list[tuple[str, Any]]) -> None:
-        """``(id, record)`` pairs of ``notifications/{uid}``: new ones are announced once."""
+        """``(id, record)`` pairs of ``notifications/{uid}``: new ones are announced once,
+        whether they come from the stream or from a Socket.IO push (one at a time)."""
+        async with self._notes_lock:
+            await self._merge_notifications(children)
+
+    async def _merge_notifications(self, children: list[tuple[str, Any]]) -> None:
         if self._notifications is None:
             rows = await asyncio.to_thread(self.cache.notifications)
             self._notifications = {item.id: item for item in rows}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.redis import RedisProcess
 from tests.support.server import ServerProcess
 
 
@@ -31,3 +32,11 @@ def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
     yield Factory
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A fresh redis-server on a free port (skips the test if redis-server is not installed)."""
+    process = RedisProcess(tmp_path / "redis").start()
+    yield process
+    process.kill()

@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
-# Debian 12 packages. Needed now: wrk (benchmarks) and the shared libraries PySide6 loads.
+# Debian 12 packages. Needed now: wrk (benchmarks), redis-server (Socket.IO scale-out tests) and the shared libraries PySide6 loads.
 # For GUI tests under Xvfb: the xcb plugin libraries, PulseAudio (QtMultimedia needs libpulse0 just
 # to import), a session bus, a system tray (trayer), xdotool, and redis-server.
 APT_PACKAGES=(
@@ -47,6 +47,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 section "pip install -c constraints.txt -e .[test]"
 "$VENV_PY" -m pip install -c constraints.txt -e ".[test]"
 "$VENV_PY" -m pip check
+
+section "npm ci (tests/js: the seed's socket.io-client, an independent protocol peer)"
+if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix tests/js --no-audit --no-fund
+else
+    echo "no npm: the socket.io-client protocol test will be skipped" >&2
+fi
 
 section "ruff check"
 .venv/bin/ruff check .

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,17 @@ from desktop_chat.server.auth_service import AuthService, AuthSettings
 from desktop_chat.server.credentials import ScryptParams
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
+from desktop_chat.server.errors import ServerError
+from desktop_chat.server.realtime import Realtime, RealtimeSettings
+from desktop_chat.server.realtime_app import add_ops_routes, make_realtime, node_backend
+from desktop_chat.server.realtime_auth import LocalVerifier
+from desktop_chat.server.realtime_data import LocalData
 from desktop_chat.server.rest import RestApi, RestSettings
 from desktop_chat.server.rules import RulesError, RuleSet
 from desktop_chat.server.store import Durability, Store
 from desktop_chat.server.streams import Hub
 
-__all__ = ["DATABASE_KEY", "Server", "ServerConfig", "serve"]
+__all__ = ["DATABASE_KEY", "Server", "ServerConfig", "SocketNode", "listen", "serve"]
 
 log = logging.getLogger("desktop_chat.server")
 
@@ -61,6 +67,15 @@ class ServerConfig:
     max_failed_sign_ins: int = 5
     rules_file: Path | None = None
     """The rules to enforce; None means the shipped ``database.rules.json``."""
+    redis_url: str | None = None
+    """Socket.IO across nodes (AsyncRedisManager) and presence counts in Redis."""
+    socketio_only: bool = False
+    """Serve only Socket.IO, against the data backend at *database_url*."""
+    database_url: str | None = None
+    firebase: bool | None = None
+    """Whether *database_url* is Firebase (None: tell by its host name)."""
+    typing_rate: float = 5.0
+    """Typing events a socket may send per second on average (bursts of twice that)."""
 
 
 class Server:
@@ -71,6 +86,7 @@ class Server:
         self.data_dir = DataDir(config.data_dir)
         self.db: Database | None = None
         self.auth: AuthService | None = None
+        self.realtime: Realtime | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
@@ -104,27 +120,33 @@ class Server:
                     config.namespace, config.max_body, config.keep_alive, config.stream_buffer
                 ),
             )
+            self.realtime = make_realtime(
+                LocalVerifier(self.auth.verify_user),
+                LocalData(self.db),
+                config.redis_url,
+                realtime_settings(config),
+            )
+            await self.realtime.start()
+            self.db.commit_hooks.append(self.realtime.on_commit)
             app = web.Application(client_max_size=config.max_body + 1)
             app[DATABASE_KEY] = self.db
+            self.realtime.attach(app)
+            add_ops_routes(app, self.realtime)
             add_auth_routes(app, self.auth, access.is_admin)
             app.router.add_route("*", "/{tail:.*}", api.handle)
-            self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-            await self._runner.setup()
-            self._site = web.TCPSite(
-                self._runner, config.host, config.port, backlog=1024, shutdown_timeout=5.0
-            )
-            await self._site.start()
+            self._runner, self._site, self.port = await listen(app, config.host, config.port)
         except BaseException:
             await self.stop()
             raise
-        addresses = self._runner.addresses
-        self.port = int(addresses[0][1]) if addresses else config.port
 
     async def stop(self) -> None:
         """Stop accepting, finish accepted writes, close streams and the store, free the dir."""
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        if self.realtime is not None:  # marks its users offline: before the store closes
+            await self.realtime.close()
+            self.realtime = None
         if self.db is not None:
             await self.db.close()
             self.db = None
@@ -138,6 +160,78 @@ class Server:
         self.data_dir.unlock()
 
 
+def realtime_settings(config: ServerConfig) -> RealtimeSettings:
+    rate = config.typing_rate
+    return RealtimeSettings(typing_rate=rate, typing_burst=max(1, int(rate * 2)))
+
+
+async def listen(
+    app: web.Application, host: str, port: int
+) -> tuple[web.AppRunner, web.TCPSite, int]:
+    """Serve *app* on *host*:*port* (0: any free port); the runner, the site and the port."""
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=5.0)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    addresses = runner.addresses
+    return runner, site, int(addresses[0][1]) if addresses else port
+
+
+class SocketNode:
+    """``serve --socketio-only``: Socket.IO (and /healthz, /metrics) against a data backend
+    elsewhere, usually one of several nodes sharing Redis."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        if not config.database_url:
+            raise ServerError("--socketio-only needs --database-url")
+        self.config = config
+        self.realtime: Realtime | None = None
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        config = self.config
+        assert config.database_url is not None
+        backend = node_backend(config.database_url, config.project_id, firebase=config.firebase)
+        self._closers = backend.closers
+        try:
+            self.realtime = make_realtime(
+                backend.verifier, backend.data, config.redis_url, realtime_settings(config)
+            )
+            await self.realtime.start()
+            app = web.Application()
+            self.realtime.attach(app)
+            add_ops_routes(app, self.realtime)
+            self._runner, self._site, self.port = await listen(app, config.host, config.port)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("Socket.IO node for %s", backend.description)
+
+    async def stop(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self.realtime is not None:
+            await self.realtime.close()
+            self.realtime = None
+        for close in self._closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing the data backend failed")
+        self._closers = []
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
 async def serve(config: ServerConfig) -> None:
     """Run until SIGTERM or SIGINT, then shut down cleanly."""
     stop = asyncio.Event()
@@ -145,10 +239,11 @@ async def serve(config: ServerConfig) -> None:
     if sys.platform != "win32":  # before "listening": a stop right after it must be clean
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-    server = Server(config)
+    server = SocketNode(config) if config.socketio_only else Server(config)
     try:
         await server.start()
-        server.data_dir.publish(config.host, server.port)  # first: "listening" means findable
+        if isinstance(server, Server):  # first: "listening" means findable
+            server.data_dir.publish(config.host, server.port)
         print(f"listening on http://{config.host}:{server.port}", flush=True)
         await stop.wait()
         log.info("shutting down")

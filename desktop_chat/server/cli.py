@@ -18,6 +18,7 @@ from desktop_chat.core.values import render
 from desktop_chat.server.app import ServerConfig, serve
 from desktop_chat.server.datadir import DataDir, default_data_dir
 from desktop_chat.server.errors import ServerError, StoreError
+from desktop_chat.server.log_format import configure_logging
 from desktop_chat.server.store import Store
 from desktop_chat.server.users_cli import add_users_parser, run_users, scrypt_n
 
@@ -157,6 +158,41 @@ def _parser() -> argparse.ArgumentParser:
         help="security rules file (default: the shipped database.rules.json)",
     )
     serve_cmd.add_argument("--log-level", default="INFO")
+    serve_cmd.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON object per log line, for log collectors",
+    )
+    serve_cmd.add_argument(
+        "--redis-url",
+        default=None,
+        help="share Socket.IO rooms and presence with other nodes through this Redis",
+    )
+    serve_cmd.add_argument(
+        "--socketio-only",
+        action="store_true",
+        help="serve only Socket.IO (and /healthz, /metrics) against --database-url",
+    )
+    serve_cmd.add_argument(
+        "--database-url",
+        default=None,
+        help="the data backend of a --socketio-only node: a Firebase Realtime Database URL "
+        "(service-account credentials from GOOGLE_APPLICATION_CREDENTIALS) or a "
+        "desktop-chat-server URL (its admin secret in DESKTOP_CHAT_ADMIN_SECRET)",
+    )
+    serve_cmd.add_argument(
+        "--typing-rate",
+        type=float,
+        default=5.0,
+        help="typing events a socket may send per second (bursts of twice that); default 5",
+    )
+    serve_cmd.add_argument(
+        "--firebase",
+        action="store_true",
+        default=None,
+        help="treat --database-url as Firebase even if its host name does not say so",
+    )
     for name, text in (
         ("export", "write the whole tree as JSON to stdout"),
         ("import", "replace the whole tree with a JSON export file"),
@@ -175,11 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         args_list.insert(0, "serve")
     args = _parser().parse_args(args_list)
     data_dir: Path = args.data_dir or default_data_dir()
-    logging.basicConfig(
-        level=getattr(args, "log_level", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.getLevelName(getattr(args, "log_level", "INFO").upper())
+    configure_logging(getattr(args, "log_format", "text"), level if isinstance(level, int) else 20)
     try:
         if args.command == "export":
             export_tree(data_dir, sys.stdout.buffer)
@@ -205,7 +238,16 @@ def main(argv: list[str] | None = None) -> int:
                 scrypt_n=args.scrypt_n,
                 max_failed_sign_ins=args.max_failed_sign_ins,
                 rules_file=args.rules,
+                redis_url=args.redis_url,
+                socketio_only=args.socketio_only,
+                database_url=args.database_url,
+                firebase=args.firebase,
+                typing_rate=args.typing_rate,
             )
+            if not config.typing_rate > 0:
+                raise ServerError("--typing-rate must be positive")
+            if config.database_url and not config.socketio_only:
+                raise ServerError("--database-url is for --socketio-only nodes")
             asyncio.run(serve(config))
     except ServerError as exc:
         print(f"desktop-chat-server: error: {exc}", file=sys.stderr)

@@ -88,6 +88,9 @@ class Database:
         self._settled.set()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self.commit_hooks: list[Callable[[list[tuple[Path, Node]]], None]] = []
+        """Called after each committed write with its ``(path, value)`` changes (values with
+        server values resolved); the Socket.IO layer pushes notifications from here."""
 
     async def start(self) -> None:
         self.root = await asyncio.to_thread(self._store.load)
@@ -198,8 +201,19 @@ class Database:
             for request, result in done:
                 if not request.future.done():
                     request.future.set_result(result)
+            if self.commit_hooks:
+                self._run_hooks(done)
         finally:
             self._settled.set()
+
+    def _run_hooks(self, done: list[tuple[WriteRequest, WriteResult]]) -> None:
+        for request, result in done:
+            changes = [(op.path, v) for op, v in zip(request.ops, result.values, strict=True)]
+            for hook in self.commit_hooks:
+                try:
+                    hook(changes)
+                except Exception:
+                    log.exception("a commit hook failed")
 
     def _roll_back(
         self, undo: list[tuple[Path, Node]], frames: list[tuple[Listener, bytes]], why: str

@@ -23,7 +23,14 @@ from cryptography.x509.oid import NameOID
 
 from desktop_chat.server.errors import ServerError
 
-__all__ = ["CERT_FILE", "ISSUER_PREFIX", "KEY_FILE", "TokenError", "TokenIssuer"]
+__all__ = [
+    "CERT_FILE",
+    "ISSUER_PREFIX",
+    "KEY_FILE",
+    "TokenError",
+    "TokenIssuer",
+    "verify_token",
+]
 
 log = logging.getLogger("desktop_chat.server")
 
@@ -142,6 +149,51 @@ def load_signing_key(directory: Path) -> tuple[rsa.RSAPrivateKey, x509.Certifica
     return key, cert
 
 
+def verify_token(
+    token: object,
+    keys: Mapping[str, rsa.RSAPublicKey],
+    project_id: str,
+    now: float,
+    leeway: float = 0.0,
+) -> dict[str, Any]:
+    """The claims of *token* if it is a valid Firebase ID token of *project_id*, signed with
+    one of *keys* (by key id), at time *now*; else TokenError."""
+    if not isinstance(token, str) or not token:
+        raise TokenError("malformed", "no token")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenError("malformed", "a JWT has three dot-separated parts")
+    header = _json_part(parts[0], "header")
+    if header.get("alg") != "RS256":
+        raise TokenError("wrong algorithm", f"expected RS256, not {header.get('alg')!r}")
+    kid = header.get("kid")
+    public = keys.get(kid) if isinstance(kid, str) else None
+    if public is None:
+        raise TokenError("unknown key id", repr(kid))
+    signature = _unb64url(parts[2])
+    try:
+        public.verify(
+            signature, f"{parts[0]}.{parts[1]}".encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
+        )
+    except InvalidSignature:
+        raise TokenError("bad signature") from None
+    claims = _json_part(parts[1], "payload")
+    if _number(claims, "exp") + leeway <= now:
+        raise TokenError("expired")
+    if _number(claims, "iat") - leeway > now:
+        raise TokenError("issued in the future")
+    if "auth_time" in claims and _number(claims, "auth_time") - leeway > now:
+        raise TokenError("authenticated in the future")
+    if claims.get("aud") != project_id:
+        raise TokenError("wrong audience", repr(claims.get("aud")))
+    if claims.get("iss") != ISSUER_PREFIX + project_id:
+        raise TokenError("wrong issuer", repr(claims.get("iss")))
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
+        raise TokenError("bad subject", "sub must be 1 to 128 characters")
+    return claims
+
+
 class TokenIssuer:
     """Issues and verifies the ID tokens of one project with one RSA key."""
 
@@ -208,42 +260,9 @@ class TokenIssuer:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a valid ID token of this project, or TokenError."""
-        if not isinstance(token, str) or not token:
-            raise TokenError("malformed", "no token")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise TokenError("malformed", "a JWT has three dot-separated parts")
-        header = _json_part(parts[0], "header")
-        if header.get("alg") != "RS256":
-            raise TokenError("wrong algorithm", f"expected RS256, not {header.get('alg')!r}")
-        if header.get("kid") != self.kid:
-            raise TokenError("unknown key id", repr(header.get("kid")))
-        signature = _unb64url(parts[2])
-        try:
-            self._public.verify(
-                signature,
-                f"{parts[0]}.{parts[1]}".encode("ascii"),
-                padding.PKCS1v15(),
-                hashes.SHA256(),
-            )
-        except InvalidSignature:
-            raise TokenError("bad signature") from None
-        claims = _json_part(parts[1], "payload")
-        now = self.clock()
-        if _number(claims, "exp") + self.leeway <= now:
-            raise TokenError("expired")
-        if _number(claims, "iat") - self.leeway > now:
-            raise TokenError("issued in the future")
-        if "auth_time" in claims and _number(claims, "auth_time") - self.leeway > now:
-            raise TokenError("authenticated in the future")
-        if claims.get("aud") != self.project_id:
-            raise TokenError("wrong audience", repr(claims.get("aud")))
-        if claims.get("iss") != self.issuer:
-            raise TokenError("wrong issuer", repr(claims.get("iss")))
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
-            raise TokenError("bad subject", "sub must be 1 to 128 characters")
-        return claims
+        return verify_token(
+            token, {self.kid: self._public}, self.project_id, self.clock(), self.leeway
+        )
 
     def public_certificates(self) -> dict[str, str]:
         """``{kid: certificate PEM}``, the shape Google publishes for securetoken."""

@@ -15,6 +15,7 @@ from tests.benchmarks.harness import BenchResult
 from tests.benchmarks.idle_memory import run_idle_memory
 from tests.benchmarks.outbox_drain import run_outbox_drain
 from tests.benchmarks.put_throughput import run_put_throughput
+from tests.benchmarks.realtime_fanout import run_realtime_fanout, run_realtime_nodes
 from tests.benchmarks.rules_throughput import run_rules
 
 
@@ -98,3 +99,19 @@ def test_cold_start_smoke() -> None:
     _check_row(result)
     assert result.passed and result.details["listed"] == [5, 5]
     assert _finite(result.details["median_ms"])
+
+
+def test_realtime_fanout_smoke() -> None:
+    result = run_realtime_fanout(receivers=5, senders=1, seconds=0.5, warmup=0.2)
+    _check_row(result)
+    for side in ("ours", "baseline"):
+        assert result.details[side]["delivered"] > 0 and result.details[side]["refused"] == 0
+    assert _finite(result.details["ratio"])
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_realtime_nodes_smoke() -> None:
+    result = run_realtime_nodes(receivers=4, senders=2, seconds=0.5, warmup=0.2)
+    _check_row(result)
+    for side in ("two_nodes", "one_node"):
+        assert result.details[side]["delivered"] > 0 and result.details[side]["refused"] == 0

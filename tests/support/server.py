@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,11 @@ class ServerProcess:
         namespace: str = NAMESPACE,
         rules: Path | None = ADMIN_RULES,
         port: int = 0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.env = dict(env or {})
+        """Extra environment variables for the process."""
         self.requested_port = port
         """The --port to start on; 0 picks a free one (restart on a known port to keep it)."""
         self.rules = rules
@@ -74,7 +77,7 @@ class ServerProcess:
             args += ["--rules", str(self.rules)]
         if self.emulator_admin:
             args.append("--emulator-admin")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )

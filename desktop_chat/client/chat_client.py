@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
 from desktop_chat.client.errors import (
     AuthError,
+    ClientError,
     InvalidRequestError,
     NetworkError,
     NotSignedInError,
     PermissionDeniedError,
 )
-from desktop_chat.client.events import DeliveryStateChanged
+from desktop_chat.client.events import DeliveryStateChanged, PresenceChanged
 from desktop_chat.client.rtdb import QuerySpec
 from desktop_chat.client.session import ACCOUNT_FILE, ClientSession
 from desktop_chat.client.sync import PAGE, fetch_messages, parse_messages
@@ -32,6 +34,8 @@ from desktop_chat.core.model import (
 )
 
 __all__ = ["ACCOUNT_FILE", "ChatClient", "NotSignedInError"]
+
+log = logging.getLogger("desktop_chat.client")
 
 
 class ChatClient(ClientSession):
@@ -98,13 +102,47 @@ class ChatClient(ClientSession):
         return cid
 
     def select_conversation(self, cid: str | None) -> None:
-        """Make *cid* the open conversation: the only one whose messages stream."""
+        """Make *cid* the open conversation: the only one whose messages stream, and whose
+        Socket.IO room is joined (my typing in the previous one stops)."""
         if self._message_task is not None:
             self._message_task.cancel()
             self._message_task = None
         self.selected = cid
         if cid is not None and self._running and self.auth.signed_in:
             self._follow(cid)
+        if self.realtime is not None:
+            self.realtime.enter(cid)
+            if cid is not None and self.uid is not None:
+                with contextlib.suppress(CoreError):
+                    other = other_participant(cid, self.uid)
+                    if self.realtime.presence(other) is None:  # a contact since connecting
+                        self.tasks.spawn(self._read_presence(other), f"presence {other}")
+
+    async def _read_presence(self, uid: str) -> None:
+        """``userStatus/{uid}``, for a contact whose presence no snapshot brought."""
+        try:
+            status = await self.db.get(f"userStatus/{uid}")
+        except ClientError as exc:
+            log.info("presence of %s unknown: %s", uid, exc)
+            return
+        if isinstance(status, dict) and isinstance(status.get("online"), bool):
+            seen = status.get("lastSeen")
+            last_seen = seen if isinstance(seen, int) and not isinstance(seen, bool) else None
+            if self.realtime is not None:
+                self.realtime.note_presence(PresenceChanged(uid, status["online"], last_seen))
+
+    # typing and presence -----------------------------------------------------------------
+    def typing(self, cid: str) -> None:
+        """Call on every keystroke in *cid*'s input: tells the other participant I type
+        (throttled; stopped on send, on leaving *cid*, or after 3 s without a keystroke)."""
+        if self.realtime is not None and not self._block_list().hides_conversation(cid):
+            self.realtime.typing(cid)
+
+    def presence(self, uid: str) -> PresenceChanged | None:
+        """The latest presence of *uid* (a contact) received, or None if unknown."""
+        if self.realtime is None or (self.blocks is not None and uid in self.blocks.uids):
+            return None
+        return self.realtime.presence(uid)
 
     async def load_older(
         self, cid: str, before: str | None = None, count: int = PAGE
@@ -152,6 +190,8 @@ class ChatClient(ClientSession):
         uid, _, outbox, merger = self._account()
         if self._block_list().hides_conversation(cid):
             raise InvalidRequestError("you blocked this user: unblock them to write to them")
+        if self.realtime is not None:
+            self.realtime.stop_typing(cid)
         me, other = await self._other(cid)
         mid = outbox.new_id()
         try:

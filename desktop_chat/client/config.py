@@ -261,6 +261,14 @@ class BackendConfig:
         return _origin(url)
 
     @property
+    def realtime_url(self) -> str | None:
+        """Where the Socket.IO server is: ``socketioURL`` if set, else (local mode) the
+        database server itself; None for Firebase without one (no typing or presence)."""
+        if self.socketio_url is not None:
+            return _origin(_http_url(self.socketio_url, "socketioURL"))
+        return self.database_base if self.mode == "local" else None
+
+    @property
     def database_namespace(self) -> str | None:
         """The database's name: ``?ns=``, else the first label of a Firebase host."""
         if self.mode == "local":

@@ -71,12 +71,16 @@ class NotificationReceived:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionStateChanged:
+    """A connection went up or down: the database streams (``"database"``) or the Socket.IO
+    connection for typing, presence and pushes (``"realtime"``)."""
+
     connected: bool
+    channel: str = "database"
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceChanged:
-    """Defined for the UI; produced once presence over Socket.IO exists."""
+    """A contact came online or went offline (``last_seen``: epoch ms, None if never seen)."""
 
     uid: str
     online: bool
@@ -85,7 +89,7 @@ class PresenceChanged:
 
 @dataclass(frozen=True, slots=True)
 class TypingChanged:
-    """Defined for the UI; produced once typing over Socket.IO exists."""
+    """The other participant of a conversation started or stopped typing."""
 
     conversation_id: str
     uid: str

@@ -16,6 +16,7 @@ from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.errors import ClientError, NetworkError, NotSignedInError
 from desktop_chat.client.events import DEFAULT_QUEUE_SIZE, EventBus, EventStream, Resync
 from desktop_chat.client.outbox import DEFAULT_MAX_ATTEMPTS, Outbox, OutboxError
+from desktop_chat.client.realtime import RealtimeClient
 from desktop_chat.client.rtdb import Database
 from desktop_chat.client.sender import Sender
 from desktop_chat.client.sync import (
@@ -58,6 +59,7 @@ class ClientSession:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         sender_backoff: tuple[float, float] = (0.25, 5.0),
         wake: WakeSettings | None = None,
+        realtime_backoff: tuple[float, float] = (0.5, 15.0),
     ) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
@@ -80,6 +82,9 @@ class ClientSession:
         self.wake_settings = wake or WakeSettings()
         self.watchdog: WakeWatchdog | None = None
         self._sender_backoff = sender_backoff
+        self.realtime: RealtimeClient | None = None
+        """The Socket.IO connection (typing, presence, pushes) while the session runs."""
+        self._realtime_backoff = realtime_backoff
         self._running = False
         self._message_task: asyncio.Task[None] | None = None
 
@@ -216,6 +221,25 @@ class ClientSession:
         self.tasks.spawn(self.sender.run(), "sender")
         if self.selected is not None:
             self._follow(self.selected)
+        self._start_realtime(uid, merger)
+
+    def _start_realtime(self, uid: str, merger: Merger) -> None:
+        url = self.config.realtime_url
+        if url is None:
+            log.info("no Socket.IO server configured: no typing, presence or pushes")
+            return
+        realtime = RealtimeClient(
+            url,
+            uid,
+            self.auth,
+            self.bus,
+            merger.merge_notifications,
+            http=self.auth.http.session,
+            backoff=self._realtime_backoff,
+        )
+        realtime.enter(self.selected)
+        realtime.start()
+        self.realtime = realtime
 
     def _on_state(self, connected: bool) -> None:
         self.connected = connected
@@ -226,6 +250,8 @@ class ClientSession:
         """After a sleep or a clock jump: reconnect every stream at once and resync."""
         for subscription in self.db.subscriptions:
             subscription.reconnect_now()
+        if self.realtime is not None:
+            self.realtime.reconnect_now()
         if self.sender is not None:
             self.sender.wake(force=True)
         self.bus.publish(Resync(0, reason))
@@ -237,15 +263,19 @@ class ClientSession:
         )
 
     async def stop(self) -> None:
-        """Cancel every task and stream (the account stays open)."""
+        """Cancel every task and stream, and disconnect Socket.IO (the account stays open)."""
         self._running = False
         self._message_task = None
         self.watchdog = None
         await self.tasks.cancel_all()
+        realtime, self.realtime = self.realtime, None
+        if realtime is not None:
+            await realtime.close()
 
     async def close(self) -> None:
         """Stop and release everything: stores, HTTP session, event streams."""
         await self.tasks.close()
+        await self.stop()
         if self.uid is not None:
             await self._close_account()
         await self.db.close()

@@ -32,6 +32,7 @@ from tests.benchmarks.realtime_fanout import (
 from tests.benchmarks.realtime_fanout import GOAL_RATIO as SIO_GOAL_RATIO
 from tests.benchmarks.rules_throughput import GOAL_RATIO as RULES_GOAL_RATIO
 from tests.benchmarks.rules_throughput import run_rules
+from tests.benchmarks.typing_latency import run_typing_latency
 
 BUDGET_SECONDS = 480
 BENCHMARKS: dict[str, tuple[str, str, Callable[[], BenchResult]]] = {
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, tuple[str, str, Callable[[], BenchResult]]] = {
     "cold_start": ("Cold start", "report (ms)", run_cold_start),
     "sio_fanout": ("Socket.IO typing fan-out", f">= {SIO_GOAL_RATIO}", run_realtime_fanout),
     "sio_nodes": ("Socket.IO two nodes + Redis", f">= {GOAL_NODES_RATIO}", run_realtime_nodes),
+    "typing": ("Typing end to end", "report (ms)", run_typing_latency),
 }
 COLUMNS = ("benchmark", "ours", "baseline", "ratio/figure", "goal", "pass/FAIL")
 

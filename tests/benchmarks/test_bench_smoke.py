@@ -17,6 +17,7 @@ from tests.benchmarks.outbox_drain import run_outbox_drain
 from tests.benchmarks.put_throughput import run_put_throughput
 from tests.benchmarks.realtime_fanout import run_realtime_fanout, run_realtime_nodes
 from tests.benchmarks.rules_throughput import run_rules
+from tests.benchmarks.typing_latency import run_typing_latency
 
 
 def _finite(value: object) -> bool:
@@ -115,3 +116,9 @@ def test_realtime_nodes_smoke() -> None:
     _check_row(result)
     for side in ("two_nodes", "one_node"):
         assert result.details[side]["delivered"] > 0 and result.details[side]["refused"] == 0
+
+
+def test_typing_latency_smoke() -> None:
+    result = run_typing_latency(rounds=5, warmup=1)
+    _check_row(result)
+    assert result.passed and _finite(result.details["start"]["p99_ms"])

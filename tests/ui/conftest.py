@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -12,7 +14,11 @@ import pytest
 # from the environment wins.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import qasync
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +32,35 @@ def qapp() -> Iterator[QApplication]:
         app = existing
     yield app
     app.processEvents()
+
+
+@pytest.fixture(scope="session")
+def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    """The suite's one qasync loop: session-scoped and ``already_running`` (pytest-qt has no
+    asyncio support; a per-test loop of this kind breaks the next test). Drive coroutines with
+    :func:`run_on` and wait for Qt with ``qtbot.waitUntil`` / ``qtbot.waitSignal``."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    # Ours to shut down: an already-running loop is never closed, and its own executor's
+    # QThreads, destroyed still running at exit, abort the process (exit code 134).
+    executor = qasync.QThreadExecutor()
+    loop.set_default_executor(executor)
+    asyncio.set_event_loop(loop)
+    yield loop
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    qapp.processEvents()
+    executor.shutdown(wait=True)
+    asyncio.set_event_loop(None)
+
+
+def run_on(
+    qtbot: QtBot, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float = 30
+) -> T:
+    """Run *coro* as a task on the qasync *loop* while Qt spins, and return its result."""
+    task = loop.create_task(coro)
+    try:
+        qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+    except BaseException:
+        task.cancel()
+        raise
+    return task.result()

@@ -54,6 +54,7 @@ def test_nothing_configured_is_embedded() -> None:
     assert started.database_params == {"ns": "chat"}
     assert started.identity_base == "http://127.0.0.1:9000/identitytoolkit.googleapis.com/v1"
     assert started.securetoken_base == "http://127.0.0.1:9000/securetoken.googleapis.com/v1"
+    assert started.realtime_url == "http://127.0.0.1:9000"  # Socket.IO on the same server
 
 
 def test_firebaseio_production() -> None:
@@ -70,6 +71,7 @@ def test_firebaseio_production() -> None:
     assert config.identity_base == "https://identitytoolkit.googleapis.com/v1"
     assert config.securetoken_base == "https://securetoken.googleapis.com/v1"
     assert config.auth_key == "AIza"
+    assert config.realtime_url is None  # Firebase without a Socket.IO server: no realtime
 
 
 def test_regional_database_from_settings_file_with_env_override(tmp_path: Path) -> None:
@@ -86,6 +88,7 @@ def test_regional_database_from_settings_file_with_env_override(tmp_path: Path) 
     assert config.database_params == {}
     assert config.database_namespace == "chat-2-default-rtdb"
     assert config.socketio_url == "https://io.example.com"
+    assert config.realtime_url == "https://io.example.com"
     assert config.project_id == "chat-2"
     assert config.extra == {"theme": "dark"}
 

@@ -34,6 +34,13 @@ def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
         process.kill()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run tests/ui last: their one session-wide qasync loop stays "running" from its first use
+    to the end of the session, and asyncio.run() refuses to start beside a running loop."""
+    ui = Path(__file__).parent / "ui"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(ui))
+
+
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisProcess]:
     """A fresh redis-server on a free port (skips the test if redis-server is not installed)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -210,6 +211,23 @@ class LocalCache:
     def clear_messages(self, cid: str) -> None:
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM messages WHERE cid = ?", (cid,))
+
+    def search_messages(self, query: str, limit: int = 50) -> list[Message]:
+        """Cached messages whose text has every word of *query* (word prefixes match,
+        accents and case are ignored), newest first. Query syntax is not interpreted."""
+        words = [word for word in re.findall(r"\w+", query) if word]
+        if not words:
+            return []
+        match = " ".join('"' + word.replace('"', '""') + '"*' for word in words[:16])
+        columns = ", ".join(f"m.{name.strip()}" for name in MESSAGE_COLUMNS.split(","))
+        with self._use() as db:
+            rows = db.execute(
+                f"""SELECT {columns} FROM messages_fts f JOIN messages m ON m.rowid = f.rowid
+                    WHERE messages_fts MATCH ? AND m.type != 'deleted'
+                    ORDER BY m.timestamp DESC, m.id DESC LIMIT ?""",
+                (match, max(0, limit)),
+            ).fetchall()
+        return [message_from_row(row) for row in rows]
 
     def oldest_order(self, cid: str) -> Cursor | None:
         """The ``(timestamp, id)`` of the oldest cached message of *cid*."""

@@ -47,7 +47,7 @@ __all__ = [
 
 CACHE_FILE = "cache.sqlite3"
 APPLICATION_ID = 0x44434343  # "DCCC": marks a SQLite file as a desktop_chat client cache
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _RECORD_TABLES = ("conversations", "messages", "users", "notifications")
 _RECORD_SCHEMA = (
@@ -67,8 +67,27 @@ _RECORD_SCHEMA = (
         sender_id TEXT, created_at INTEGER NOT NULL, read INTEGER NOT NULL, link TEXT)""",
     "CREATE INDEX notifications_by_time ON notifications (created_at DESC, id)",
 )
+_SEARCH_SCHEMA = (
+    # Full-text search over the cached messages' text (an external-content FTS5 index that
+    # triggers keep in step with the messages table).
+    """CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages',
+        content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.text IS NOT NULL
+        BEGIN INSERT INTO messages_fts (rowid, text) VALUES (new.rowid, new.text); END""",
+    """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.text IS NOT NULL
+        BEGIN INSERT INTO messages_fts (messages_fts, rowid, text)
+            VALUES ('delete', old.rowid, old.text); END""",
+    """CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages
+        WHEN old.text IS NOT new.text BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, text)
+                SELECT 'delete', old.rowid, old.text WHERE old.text IS NOT NULL;
+            INSERT INTO messages_fts (rowid, text)
+                SELECT new.rowid, new.text WHERE new.text IS NOT NULL;
+        END""",
+)
 _SCHEMA = (
     *_RECORD_SCHEMA,
+    *_SEARCH_SCHEMA,
     "CREATE TABLE drafts (cid TEXT PRIMARY KEY, text TEXT NOT NULL, updated_at INTEGER NOT NULL)",
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
@@ -89,7 +108,17 @@ def _records_as_core_model(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _records_as_core_model}
+def _add_search(db: sqlite3.Connection) -> None:
+    """Schema 2 to 3: full-text search over the cached messages, indexed from what is there."""
+    for statement in _SEARCH_SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _records_as_core_model,
+    2: _add_search,
+}
 """``MIGRATIONS[v]`` takes a cache from schema ``v`` to ``v + 1``. Raise SCHEMA_VERSION with
 each new entry."""
 

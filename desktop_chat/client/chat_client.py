@@ -60,6 +60,14 @@ class ChatClient(ClientSession):
         """The cached messages of *cid* (the newest *limit*), oldest first."""
         return await self._account()[3].cached_messages(cid, limit)
 
+    async def search_messages(self, query: str, limit: int = 50) -> list[Message]:
+        """Cached messages of every conversation whose text has each word of *query* (word
+        prefixes; case and accents ignored), newest first; blocked users' left out."""
+        _, cache, _, _ = self._account()
+        found = await asyncio.to_thread(cache.search_messages, query, limit)
+        hidden = self._block_list().hides_conversation
+        return [message for message in found if not hidden(message.conversation_id)]
+
     async def delivery_state(self, cid: str, message_id: str) -> DeliveryState | None:
         """Where one of my messages is (None: not mine, or unknown)."""
         uid, cache, outbox, _ = self._account()

@@ -328,3 +328,51 @@ def test_pages_concatenated_are_the_history(stamps: list[int], limit: int) -> No
         assert history == expected
         assert len({m.id for m in history}) == len(history)
         assert all(len(page) == limit for page in pages[:-1])
+
+
+def test_message_text_search(tmp_path: Path) -> None:
+    """Full-text search over cached messages: every word, prefixes, accents and case folded,
+    edits and tombstones followed, query syntax never interpreted."""
+    with LocalCache(tmp_path) as cache:
+
+        def message(
+            mid: str, text: str | None, ts: int, kind: MessageType = MessageType.TEXT
+        ) -> Message:
+            return Message(mid, "a_b", "a", "b", text, ts, False, kind)
+
+        cache.upsert_messages(
+            [
+                message("m1", "Guitar lesson on Thursday?", 1),
+                message("m2", "Café at six, then the guitar", 2),
+                message("m3", "see you", 3),
+            ]
+        )
+        assert [m.id for m in cache.search_messages("guitar")] == ["m2", "m1"]
+        assert [m.id for m in cache.search_messages("GUIT thurs")] == ["m1"]
+        assert [m.id for m in cache.search_messages("cafe")] == ["m2"]
+        for odd in ('"', "NEAR(", "a OR", "*", "", "   ", "-x", "col:guitar"):
+            cache.search_messages(odd)  # never a syntax error
+        cache.upsert_messages([message("m1", "Piano instead", 1)])
+        assert [m.id for m in cache.search_messages("guitar")] == ["m2"]
+        assert [m.id for m in cache.search_messages("piano")] == ["m1"]
+        cache.upsert_messages([message("m2", None, 2, MessageType.DELETED)])
+        assert cache.search_messages("guitar") == []
+        cache.clear_messages("a_b")
+        assert cache.search_messages("piano") == []
+
+
+def test_a_schema_2_cache_gains_search_over_what_it_holds(tmp_path: Path) -> None:
+    with LocalCache(tmp_path) as cache:
+        cache.upsert_messages(
+            [Message("m1", "a_b", "a", "b", "kept history", 1, False, MessageType.TEXT)]
+        )
+    db = sqlite3.connect(tmp_path / CACHE_FILE)
+    for name in ("messages_fts_insert", "messages_fts_delete", "messages_fts_update"):
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("DROP TABLE messages_fts")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    with LocalCache(tmp_path) as cache:
+        assert not cache.rebuilt
+        assert [m.id for m in cache.search_messages("history")] == ["m1"]

@@ -1,15 +1,367 @@
-"""`desktop-chat`: until the desktop UI lands, it runs the embedded server in the user data dir."""
+"""`desktop-chat`: the composition root: arguments, config, local server, client, windows."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
 import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["DesktopApp", "WindowFactory", "main", "parse_args"]
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+    from desktop_chat.client.chat_client import ChatClient
+    from desktop_chat.client.embedded import EmbeddedServer
+    from desktop_chat.client.profiles import Profile, SessionTokenStore
+    from desktop_chat.ui.bridge import ChatBridge
+    from desktop_chat.ui.single_instance import SingleInstance
+
+log = logging.getLogger("desktop_chat.ui")
+
+WindowFactory = Callable[["ChatBridge"], "QWidget"]
+"""Makes the main window of one signed-in client (``MainWindow(bridge)``)."""
+SERVE_EMBEDDED = "--serve-embedded"
 
 
-def main() -> int:
-    """Start the embedded server (the app's window arrives with the desktop-app issue)."""
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="desktop-chat", description="The desktop messenger of the skill-sharing marketplace."
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="a separate set of accounts and local data (default: default)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed a local demo server and open two windows: a student and a provider",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default)")
+    parser.add_argument(
+        SERVE_EMBEDDED,
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help="run `desktop-chat-server ARGS` instead (how a bundled app starts its server)",
+    )
+    return parser.parse_args(list(argv))
+
+
+def _default_window(bridge: ChatBridge) -> QWidget:
+    from desktop_chat.ui.main_window import MainWindow
+
+    return MainWindow(bridge)
+
+
+class DesktopApp:
+    """One run of the app: what it started (server, clients, windows) and how it stops."""
+
+    def __init__(
+        self,
+        qapp: QApplication,
+        profile: Profile,
+        *,
+        demo: bool = False,
+        instance: SingleInstance | None = None,
+        window_factory: WindowFactory | None = None,
+        server_args: Sequence[str] = (),
+    ) -> None:
+        self.qapp = qapp
+        self.profile = profile
+        self.demo = demo
+        self.instance = instance
+        self.window_factory = window_factory or _default_window
+        self.server_args = list(server_args)
+        self.server: EmbeddedServer | None = None
+        self.clients: list[ChatClient] = []
+        self.bridges: list[ChatBridge] = []
+        self.windows: list[QWidget] = []
+        self.error_box: QMessageBox | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._quit: asyncio.Event | None = None
+
+    # running -----------------------------------------------------------------------------
+    async def run(self) -> int:
+        """Start, wait until the last window closes (or SIGTERM / SIGINT), stop; the exit code."""
+        self._quit = asyncio.Event()
+        self.qapp.lastWindowClosed.connect(self.quit)
+        if self.instance is not None:
+            self.instance.showRequested.connect(self.show_windows)
+        from desktop_chat.client.errors import ClientError
+
+        loop = asyncio.get_running_loop()
+        if sys.platform != "win32":
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.quit)
+        starting = loop.create_task(self._start_demo() if self.demo else self._start())
+        quitting = loop.create_task(self._quit.wait())
+        try:
+            await asyncio.wait({starting, quitting}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():  # asked to quit while starting
+                return 0
+            error = starting.exception()
+            if isinstance(error, ClientError):  # expected trouble: the dialog says it
+                log.error("start-up failed: %s", error)
+            elif error is not None:  # a bug: the traceback goes to the log only
+                log.error("start-up failed", exc_info=error)
+            if error is not None:
+                await self._show_error(error)
+                return 1
+            await quitting
+            return 0
+        finally:
+            if sys.platform != "win32":
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
+            for task in (starting, quitting):
+                task.cancel()
+            await asyncio.gather(starting, quitting, return_exceptions=True)
+            await self.shutdown()
+
+    def quit(self) -> None:
+        if self.error_box is not None:
+            self.error_box.done(0)
+        if self._quit is not None:
+            self._quit.set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A tracked task: its failure is logged (and shown), it is cancelled on quit."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+            self.spawn(self._show_error(task.exception()), "error dialog")
+
+    def show_windows(self) -> None:
+        """A second launch asked: bring our windows forward."""
+        from desktop_chat.ui.single_instance import bring_to_front
+
+        for window in self.windows:
+            bring_to_front(window)
+
+    # starting ----------------------------------------------------------------------------
+    async def _start(self) -> None:
+        from desktop_chat.client.auth import User
+        from desktop_chat.client.chat_client import ChatClient
+        from desktop_chat.client.config import BackendConfig
+        from desktop_chat.client.errors import NetworkError, ProtocolError
+        from desktop_chat.client.profiles import SessionTokenStore
+        from desktop_chat.client.token_store import open_token_store
+
+        config = BackendConfig.load()
+        if config.embedded:
+            url = await self._start_server()
+            config = config.with_server(url, self._server().namespace)
+        log.info("backend: %s", config.describe())
+        tokens = SessionTokenStore(await open_token_store())
+        client = await ChatClient.create(config, self.profile.client_dir, token_store=tokens)
+        self.clients.append(client)
+        restored: User | None = None
+        if await tokens.has_session(client.uid):
+            assert client.uid is not None
+            try:
+                restored = await client.auth.restore(client.uid)
+            except NetworkError as exc:  # offline: show the cache, the session retries
+                log.info("starting offline: %s", exc)
+                restored = User(client.uid)
+            except ProtocolError as exc:
+                log.warning("cannot restore the session: %s", exc)
+        if restored is not None:
+            await client.start()
+            self._open_main(client)
+        else:
+            self._ask_sign_in(client, tokens)
+
+    def _server(self) -> EmbeddedServer:
+        assert self.server is not None
+        return self.server
+
+    async def _start_server(self) -> str:
+        from desktop_chat.client.embedded import EmbeddedServer
+
+        self.server = EmbeddedServer(self.profile.server_dir, server_args=self.server_args)
+        return await self.server.start()
+
+    def _ask_sign_in(self, client: ChatClient, tokens: SessionTokenStore | None) -> None:
+        from desktop_chat.ui.sign_in_window import SignInWindow
+
+        window = SignInWindow(client, tokens)
+        window.signedIn.connect(
+            lambda _profile: self.spawn(self._signed_in(client, window), "open")
+        )
+        self.windows.append(window)
+        window.show()
+
+    async def _signed_in(self, client: ChatClient, sign_in: QWidget) -> None:
+        await client.start()
+        self._open_main(client)  # first, so that closing the sign-in window does not quit
+        self.windows.remove(sign_in)
+        sign_in.close()
+        sign_in.deleteLater()
+
+    def _open_main(self, client: ChatClient, title: str | None = None) -> QWidget:
+        from desktop_chat.ui.bridge import ChatBridge
+
+        bridge = ChatBridge(client)
+        self.bridges.append(bridge)
+        window = self.window_factory(bridge)
+        if title is not None:
+            window.setWindowTitle(title)
+        self.windows.append(window)
+        window.show()
+        start = getattr(window, "start", None)  # MainWindow reads the list once it shows
+        if callable(start):
+            start()
+        return window
+
+    async def _start_demo(self) -> None:
+        from desktop_chat.client.chat_client import ChatClient
+        from desktop_chat.client.config import BackendConfig
+        from desktop_chat.client.demo import PROVIDER, STUDENT, seed_demo
+        from desktop_chat.client.embedded import EmbeddedServerError, read_admin_secret
+        from desktop_chat.client.token_store import MemoryTokenStore
+
+        url = await self._start_server()
+        config = BackendConfig.from_values({}).with_server(url, self._server().namespace)
+        secret = read_admin_secret(self.profile.server_dir)
+        if secret is None:
+            raise EmbeddedServerError("the demo server's admin secret cannot be read")
+        await seed_demo(config, secret)
+        screen = self.qapp.primaryScreen().availableGeometry()
+        width = min(screen.width() // 2, 960)
+        for index, account in enumerate((STUDENT, PROVIDER)):
+            client = await ChatClient.create(
+                config, self.profile.client_dir_for(account.key), token_store=MemoryTokenStore()
+            )
+            self.clients.append(client)
+            await client.sign_in(account.email, account.password)
+            await client.start()
+            role = account.role.value
+            window = self._open_main(client, f"{account.display_name} ({role}) - Desktop Chat demo")
+            window.setGeometry(screen.x() + index * width, screen.y(), width, screen.height())
+        log.info("demo ready: %d windows", len(self.windows))
+
+    # errors and stopping -----------------------------------------------------------------
+    async def _show_error(self, error: BaseException | None) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from desktop_chat.client.embedded import EmbeddedServerError
+        from desktop_chat.client.errors import ConfigError
+        from desktop_chat.ui.sign_in_window import describe_error
+
+        if isinstance(error, EmbeddedServerError):
+            text = f"The local chat server could not start.\n\n{error}"
+        elif isinstance(error, ConfigError):
+            text = f"The settings are not usable.\n\n{error}"
+        elif error is not None:
+            text = f"Desktop Chat could not start.\n\n{describe_error(error)}"
+        else:
+            text = "Desktop Chat ran into a problem."
+        box = QMessageBox(QMessageBox.Icon.Critical, "Desktop Chat", text)
+        box.setAccessibleName("Error")
+        if error is not None and not isinstance(error, EmbeddedServerError | ConfigError):
+            box.setDetailedText(f"{type(error).__name__}: {error}")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def finished(_code: int) -> None:
+            if not done.done():
+                done.set_result(None)
+
+        box.finished.connect(finished)
+        self.error_box = box
+        box.open()
+        try:
+            await done
+        finally:
+            self.error_box = None
+            box.deleteLater()
+
+    async def shutdown(self) -> None:
+        """Close the windows, stop the clients, release the server, cancel every task."""
+        with contextlib.suppress(RuntimeError, TypeError):
+            self.qapp.lastWindowClosed.disconnect(self.quit)
+        for window in self.windows:
+            window.close()
+            window.deleteLater()
+        self.windows.clear()
+        for bridge in self.bridges:
+            await bridge.aclose()
+        self.bridges.clear()
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in self.clients:
+            try:
+                await client.close()
+            except Exception:
+                log.exception("closing a client failed")
+        self.clients.clear()
+        if self.server is not None:
+            await self.server.release()
+            self.server = None
+
+
+def _serve(server_args: list[str]) -> int:
     from desktop_chat.server.cli import main as server_main
 
-    return server_main(["serve", *sys.argv[1:]])
+    return server_main(server_args)
+
+
+def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | None = None) -> int:
+    """Run the app; ``--serve-embedded ARGS`` runs ``desktop-chat-server ARGS`` instead (how a
+    bundled app starts its own local server)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == [SERVE_EMBEDDED]:  # quick: no argparse, no Qt
+        return _serve(args_list[1:])
+    args = parse_args(args_list)
+    if args.serve_embedded is not None:
+        return _serve(args.serve_embedded)
+    level = logging.getLevelName(str(args.log_level).upper())
+    logging.basicConfig(
+        level=level if isinstance(level, int) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_chat.client.errors import ConfigError
+    from desktop_chat.client.profiles import DEMO_PROFILE, Profile
+    from desktop_chat.ui.single_instance import SingleInstance
+
+    try:
+        profile = Profile.named(DEMO_PROFILE if args.demo else args.profile)
+    except ConfigError as exc:
+        print(f"desktop-chat: error: {exc}", file=sys.stderr)
+        return 2
+    existing = QApplication.instance()
+    qapp = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    qapp.setApplicationName("Desktop Chat")
+    qapp.setQuitOnLastWindowClosed(False)  # the app decides when to stop, after cleaning up
+    instance = SingleInstance(profile.instance_key)
+    if not instance.acquire():
+        return 0
+    app = DesktopApp(
+        qapp, profile, demo=args.demo, instance=instance, window_factory=window_factory
+    )
+    try:
+        with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+            return runner.run(app.run())
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        instance.close()
 
 
 if __name__ == "__main__":

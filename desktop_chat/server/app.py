@@ -21,6 +21,7 @@ from desktop_chat.server.credentials import ScryptParams
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
 from desktop_chat.server.errors import ServerError
+from desktop_chat.server.leases import Leases, add_lease_routes
 from desktop_chat.server.realtime import Realtime, RealtimeSettings
 from desktop_chat.server.realtime_app import add_ops_routes, make_realtime, node_backend
 from desktop_chat.server.realtime_auth import LocalVerifier
@@ -76,6 +77,10 @@ class ServerConfig:
     """Whether *database_url* is Firebase (None: tell by its host name)."""
     typing_rate: float = 5.0
     """Typing events a socket may send per second on average (bursts of twice that)."""
+    embedded: bool = False
+    """Started by the desktop app: stop once the last app's lease is gone (``leases.py``)."""
+    lease_ttl: float = 15.0
+    lease_wait: float = 60.0
 
 
 class Server:
@@ -90,6 +95,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
+        self.leases: Leases | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -133,6 +139,9 @@ class Server:
             self.realtime.attach(app)
             add_ops_routes(app, self.realtime)
             add_auth_routes(app, self.auth, access.is_admin)
+            if config.embedded:
+                self.leases = Leases(config.lease_ttl, config.lease_wait)
+                add_lease_routes(app, self.leases, access.is_admin)
             app.router.add_route("*", "/{tail:.*}", api.handle)
             self._runner, self._site, self.port = await listen(app, config.host, config.port)
         except BaseException:
@@ -141,6 +150,8 @@ class Server:
 
     async def stop(self) -> None:
         """Stop accepting, finish accepted writes, close streams and the store, free the dir."""
+        if self.leases is not None:
+            await self.leases.close()
         if self._site is not None:
             await self._site.stop()
             self._site = None
@@ -245,6 +256,8 @@ async def serve(config: ServerConfig) -> None:
         if isinstance(server, Server):  # first: "listening" means findable
             server.data_dir.publish(config.host, server.port)
         print(f"listening on http://{config.host}:{server.port}", flush=True)
+        if isinstance(server, Server) and server.leases is not None:
+            server.leases.watch(stop.set)  # the last lease gone: the same stop as SIGTERM
         await stop.wait()
         log.info("shutting down")
     finally:

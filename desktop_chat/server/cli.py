@@ -88,6 +88,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="desktop-chat-server",
@@ -193,6 +200,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="treat --database-url as Firebase even if its host name does not say so",
     )
+    serve_cmd.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the desktop app's own server: stop when the last app holding a lease "
+        "(POST /_admin/leases) has released it or let it expire",
+    )
+    serve_cmd.add_argument("--lease-ttl", type=_seconds, default=15.0, help=argparse.SUPPRESS)
+    serve_cmd.add_argument("--lease-wait", type=_seconds, default=60.0, help=argparse.SUPPRESS)
     for name, text in (
         ("export", "write the whole tree as JSON to stdout"),
         ("import", "replace the whole tree with a JSON export file"),
@@ -243,9 +258,14 @@ def main(argv: list[str] | None = None) -> int:
                 database_url=args.database_url,
                 firebase=args.firebase,
                 typing_rate=args.typing_rate,
+                embedded=args.embedded,
+                lease_ttl=args.lease_ttl,
+                lease_wait=args.lease_wait,
             )
             if not config.typing_rate > 0:
                 raise ServerError("--typing-rate must be positive")
+            if config.embedded and config.socketio_only:
+                raise ServerError("--embedded is for the data server, not --socketio-only nodes")
             if config.database_url and not config.socketio_only:
                 raise ServerError("--database-url is for --socketio-only nodes")
             asyncio.run(serve(config))

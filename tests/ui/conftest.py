@@ -44,6 +44,7 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     # QThreads, destroyed still running at exit, abort the process (exit code 134).
     executor = qasync.QThreadExecutor()
     loop.set_default_executor(executor)
+    asyncio.events._set_running_loop(None)  # running only in the tests that use it (below)
     asyncio.set_event_loop(loop)
     yield loop
     for task in asyncio.all_tasks(loop):
@@ -51,6 +52,22 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     qapp.processEvents()
     executor.shutdown(wait=True)
     asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def _qloop_runs_in_its_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The qasync loop counts as running only during the tests that use it, so that other
+    suites' ``asyncio.run`` works in the same pytest process after these tests."""
+    if "qloop" not in request.fixturenames:
+        yield
+        return
+    loop = request.getfixturevalue("qloop")
+    asyncio.events._set_running_loop(loop)
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(None)
 
 
 def run_on(

@@ -1,0 +1,349 @@
+"""The main window: conversations and skills on the left, the open chat on the right."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QPalette, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_chat.core.model import ConversationEntry, Message
+from desktop_chat.ui.avatars import AvatarCache
+from desktop_chat.ui.bridge import ChatBridge, SearchHit, Skill
+from desktop_chat.ui.chat_view import ChatView
+from desktop_chat.ui.conversation_delegate import ConversationDelegate
+from desktop_chat.ui.conversation_model import ConversationListModel, Roles
+from desktop_chat.ui.formatting import relative_time
+from desktop_chat.ui.indicators import StatusLine
+from desktop_chat.ui.skills_panel import SkillList, SkillPage
+from desktop_chat.ui.theme import SIZES, scaled_font
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger("desktop_chat.ui")
+
+SEARCH_DELAY_MS = 250
+HIT_ROLE = Qt.ItemDataRole.UserRole + 1
+TIMES_REFRESH_MS = 60_000
+
+
+class MainWindow(QMainWindow):
+    """Search, the conversation list and the Skills panel on the left; the open conversation
+    (or a skill's page) on the right; the connection state at the bottom."""
+
+    def __init__(
+        self,
+        bridge: ChatBridge,
+        avatars: AvatarCache | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.avatars = avatars if avatars is not None else AvatarCache(bridge.photo_loader)
+        self.setWindowTitle("Skill Chat")
+        self.setAccessibleName("Skill Chat")
+        self.resize(1000, 680)
+
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        for button in self.search.findChildren(QToolButton):  # Qt's clear button
+            button.setAccessibleName("Clear search")
+        self.search.setAccessibleName("Search conversations and messages")
+        self.search.textChanged.connect(self._search_changed)
+        self.search.installEventFilter(self)
+        self.conversations = ConversationListModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.conversations)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterRole(Qt.ItemDataRole.DisplayRole)
+        self.list = QListView(self)
+        self.list.setAccessibleName("Conversations")
+        self.list.setModel(self.proxy)
+        self.list.setItemDelegate(ConversationDelegate(self.avatars, self.list))
+        self.list.setUniformItemSizes(True)
+        self.list.setFrameShape(QListView.Shape.NoFrame)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.clicked.connect(self._row_chosen)
+        self.list.activated.connect(self._row_chosen)
+        self.empty = QLabel("No conversations yet", self)
+        self.empty.setAccessibleName("No conversations")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setAutoFillBackground(True)
+        self.empty.setBackgroundRole(QPalette.ColorRole.Base)
+        self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.list_stack = QStackedWidget(self)
+        self.list_stack.setAccessibleName("Conversation list")
+        self.list_stack.addWidget(self.list)
+        self.list_stack.addWidget(self.empty)
+        self.hits_label = QLabel("Messages", self)
+        self.hits_label.setAccessibleName("Message results")
+        self.hits_label.setContentsMargins(10, 8, 10, 2)
+        self.hits_label.setFont(scaled_font(self.font(), SIZES.small_font, bold=True))
+        self.hits = QListWidget(self)
+        self.hits.setAccessibleName("Messages found")
+        self.hits.setFrameShape(QListWidget.Shape.NoFrame)
+        self.hits.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.hits.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.hits.setSpacing(3)
+        self.hits.itemActivated.connect(self._hit_chosen)
+        self.hits.itemClicked.connect(self._hit_chosen)
+        chats = QWidget(self)
+        chats.setAccessibleName("Chats")
+        chats_layout = QVBoxLayout(chats)
+        chats_layout.setContentsMargins(0, 0, 0, 0)
+        chats_layout.addWidget(self.list_stack, 3)
+        chats_layout.addWidget(self.hits_label)
+        chats_layout.addWidget(self.hits, 2)
+        self._show_hits(False)
+        self.skills = SkillList(bridge, self)
+        self.skills.skillChosen.connect(self.show_skill)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.setAccessibleName("Sections")
+        self.tabs.addTab(chats, "Chats")
+        self.tabs.addTab(self.skills, "Skills")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        left = QWidget(self)
+        left.setAccessibleName("Conversations and skills")
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(8, 8, 0, 0)
+        left_layout.addWidget(self.search)
+        left_layout.addWidget(self.tabs, 1)
+
+        self.chat = ChatView(bridge, self.avatars, self)
+        self.chat.backRequested.connect(self.focus_list)
+        self.skill_page = SkillPage(bridge, self)
+        self.skill_page.messageProvider.connect(self._message_provider)
+        self.right = QStackedWidget(self)
+        self.right.setAccessibleName("Conversation or skill")
+        self.right.addWidget(self.chat)
+        self.right.addWidget(self.skill_page)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setAccessibleName("Main area")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([320, 680])
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+        self.status = StatusLine(bridge, self)
+        self.statusBar().addWidget(self.status, 1)
+        self.statusBar().setSizeGripEnabled(False)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._search_messages)
+        self._times = QTimer(self)
+        self._times.setInterval(TIMES_REFRESH_MS)
+        self._times.timeout.connect(self.conversations.refresh_times)
+        self._times.start()
+        self._pending_skill: Skill | None = None
+        for keys, slot in (
+            (QKeySequence("Ctrl+F"), self.focus_search),
+            (QKeySequence("Ctrl+K"), self.focus_list),
+        ):
+            QShortcut(keys, self, slot)
+        for signal in (
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+            self.proxy.modelReset,
+            self.proxy.layoutChanged,
+        ):
+            signal.connect(self._update_empty)
+
+        bridge.conversationsLoaded.connect(self.conversations.load)
+        bridge.conversationsLoaded.connect(self._list_loaded)
+        bridge.conversationChanged.connect(self._entry_changed)
+        bridge.presenceChanged.connect(self._presence_changed)
+        bridge.typingChanged.connect(self.conversations.set_typing)
+        bridge.conversationOpened.connect(self._conversation_opened)
+        bridge.searchFinished.connect(self._search_finished)
+        bridge.error.connect(self._error)
+        bridge.resync.connect(lambda _reason: bridge.load_conversations())
+
+    def start(self) -> None:
+        """Show skeleton rows and read the conversation list."""
+        self.conversations.loading = True
+        self._update_empty()
+        self.bridge.load_conversations()
+
+    # the conversation list -----------------------------------------------------------------
+    def _entry_changed(self, cid: str, entry: ConversationEntry | None) -> None:
+        if entry is None:
+            self.conversations.remove(cid)
+        else:
+            self.conversations.upsert(entry)
+        if cid == self.chat.cid:
+            self._select_row(cid)
+
+    def _list_loaded(self, _entries: list[ConversationEntry]) -> None:
+        self._update_empty()
+        if self.chat.cid is not None:
+            self._select_row(self.chat.cid)
+
+    def _presence_changed(self, uid: str, online: bool, last_seen: int) -> None:
+        self.conversations.set_presence(uid, online, None if last_seen < 0 else last_seen)
+
+    def _update_empty(self) -> None:
+        searching = bool(self.search.text().strip())
+        empty = not self.conversations.loading and self.proxy.rowCount() == 0
+        if empty:
+            filtered = searching and self.conversations.rowCount() > 0
+            self.empty.setText("No matching conversations" if filtered else "No conversations yet")
+        self.list_stack.setCurrentWidget(self.empty if empty else self.list)
+        # searching: messages found under no matching name take the whole column
+        self.list_stack.setHidden(searching and empty and self.hits.count() > 0)
+
+    def _row_chosen(self, index: QModelIndex) -> None:
+        cid = index.data(Roles.ConversationId)
+        if isinstance(cid, str):
+            self.open_conversation(cid)
+
+    def open_conversation(self, cid: str, entry: ConversationEntry | None = None) -> None:
+        """Open *cid* on the right (and select its row)."""
+        row = self.conversations.row_of(cid)
+        known = self.conversations.entry(row) if row is not None else None
+        self.right.setCurrentWidget(self.chat)
+        self.chat.open(cid, known or entry)
+        self._select_row(cid)
+        self.chat.focus_input()
+
+    def _select_row(self, cid: str) -> None:
+        row = self.conversations.row_of(cid)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.conversations.index(row))
+        if index.isValid() and self.list.currentIndex() != index:
+            self.list.setCurrentIndex(index)
+
+    def focus_list(self) -> None:
+        """Ctrl+K, Esc: the conversation list gets the keyboard (Up/Down, Enter opens)."""
+        self.tabs.setCurrentIndex(0)
+        self.list.setFocus()
+        if not self.list.currentIndex().isValid() and self.proxy.rowCount() > 0:
+            self.list.setCurrentIndex(self.proxy.index(0, 0))
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    # searching -----------------------------------------------------------------------------
+    def _search_changed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        self._update_empty()
+        if self.tabs.currentIndex() != 0:
+            self.tabs.setCurrentIndex(0)
+        if len(text.strip()) >= 2:
+            self._search_timer.start()
+        else:
+            self._search_timer.stop()
+            self._show_hits(False)
+
+    def _search_messages(self) -> None:
+        self.bridge.search(self.search.text().strip())
+
+    def _search_finished(self, query: str, hits: list[SearchHit]) -> None:
+        if query != self.search.text().strip():
+            return  # an older query
+        self.hits.clear()
+        now = int(time.time() * 1000)
+        for hit in hits:
+            when = relative_time(hit.message.timestamp, now)
+            item = QListWidgetItem(f"{hit.name} · {when}\n{hit.snippet}")
+            item.setData(HIT_ROLE, hit)
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{hit.name}, {when}: {hit.snippet}")
+            item.setToolTip(hit.message.text or "")
+            self.hits.addItem(item)
+        self.hits_label.setText(f"Messages ({len(hits)})" if hits else "No messages found")
+        self._show_hits(True)
+
+    def _show_hits(self, shown: bool) -> None:
+        if not shown:
+            self.hits.clear()
+        self.hits_label.setVisible(shown)
+        self.hits.setVisible(shown and self.hits.count() > 0)
+        self._update_empty()
+
+    def _hit_chosen(self, item: QListWidgetItem) -> None:
+        hit = item.data(HIT_ROLE)
+        if isinstance(hit, SearchHit):
+            self.show_hit(hit.conversation_id, hit.message)
+
+    def show_hit(self, cid: str, message: Message) -> None:
+        """Open *cid* and scroll to *message* (a search hit)."""
+        self.open_conversation(cid)
+        self.chat.show_message(message.id)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.search and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            key = event.key()
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+                self.focus_list()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.proxy.rowCount() > 0:
+                self._row_chosen(self.proxy.index(0, 0))
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.search.clear()
+                self.focus_list()
+                return True
+        return super().eventFilter(watched, event)
+
+    # skills --------------------------------------------------------------------------------
+    def _tab_changed(self, tab: int) -> None:
+        if tab == 1:  # read each time the panel is shown: skills come and go
+            self.skills.load()
+
+    def show_skill(self, skill: Skill) -> None:
+        self.skill_page.show_skill(skill)
+        self.right.setCurrentWidget(self.skill_page)
+
+    def _message_provider(self, skill: Skill) -> None:
+        self._pending_skill = skill
+        self.bridge.open_conversation(skill.provider_id, skill.id)
+
+    def _conversation_opened(self, cid: str) -> None:
+        skill, self._pending_skill = self._pending_skill, None
+        self.skill_page.opened()
+        entry = None
+        if skill is not None:
+            entry = ConversationEntry(
+                cid, skill.provider_id, skill.provider_name, None, None, None, 0
+            )
+        self.tabs.setCurrentIndex(0)
+        self.open_conversation(cid, entry)
+
+    # errors and closing --------------------------------------------------------------------
+    def _error(self, _sentence: str) -> None:
+        self.skill_page.opened()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.chat.input.flush_draft()
+        super().closeEvent(event)

@@ -1,0 +1,206 @@
+"""The composition root: sign up, a restart that stays signed in, start-up errors, --demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from desktop_chat.app import DesktopApp
+from desktop_chat.client.profiles import DATA_DIR_ENV, Profile
+from desktop_chat.ui.sign_in_window import SignInWindow
+from tests.support.app_runner import placeholder
+from tests.support.chat import FAST
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG = 60_000
+
+
+class FakeKeychain(KeyringBackend):
+    """A keychain that lives as long as the test: enough to stay signed in across runs."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.entries.pop((service, username), None)
+
+
+@pytest.fixture
+def keychain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKeychain]:
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")  # nothing configured: the embedded server
+    monkeypatch.setenv("DESKTOP_CHAT_SETTINGS", str(settings))
+    previous = keyring.get_keyring()
+    fake = FakeKeychain()
+    keyring.set_keyring(fake)
+    yield fake
+    keyring.set_keyring(previous)
+
+
+def start(
+    qapp: QApplication, loop: asyncio.AbstractEventLoop, profile: Profile
+) -> tuple[DesktopApp, asyncio.Task[int]]:
+    app = DesktopApp(qapp, profile, window_factory=placeholder, server_args=FAST)
+    return app, loop.create_task(app.run())
+
+
+def stop(qtbot: QtBot, app: DesktopApp, task: asyncio.Task[int]) -> int:
+    app.quit()
+    qtbot.waitUntil(task.done, timeout=LONG)
+    return task.result()
+
+
+def main_window_shown(app: DesktopApp) -> bool:
+    return len(app.windows) == 1 and not isinstance(app.windows[0], SignInWindow)
+
+
+def sign_up(qtbot: QtBot, app: DesktopApp, keep: bool) -> None:
+    qtbot.waitUntil(lambda: bool(app.windows), timeout=LONG)
+    window = app.windows[0]
+    assert isinstance(window, SignInWindow)
+    window.set_sign_up(True)
+    window.email.setText(f"keep-{keep}@example.com")
+    window.password.setText("long-enough")
+    window.display_name.setText("Kim")
+    window.keep.setChecked(keep)
+    window.submit()
+    qtbot.waitUntil(lambda: main_window_shown(app), timeout=LONG)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_sign_up_then_a_restart(
+    qapp: QApplication,
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    keychain: FakeKeychain,
+    tmp_path: Path,
+    keep: bool,
+) -> None:
+    profile = Profile.named("test", root=tmp_path / "data")
+    app, task = start(qapp, qloop, profile)
+    sign_up(qtbot, app, keep)
+    assert bool(keychain.entries) is keep
+    assert stop(qtbot, app, task) == 0
+    assert app.windows == [] and app.clients == [] and app.server is None
+    assert not (profile.server_dir / "server.json").exists()  # the server stopped with us
+
+    again, task = start(qapp, qloop, profile)
+    qtbot.waitUntil(lambda: bool(again.windows), timeout=LONG)
+    if keep:  # straight to the conversations
+        qtbot.waitUntil(lambda: main_window_shown(again), timeout=LONG)
+    else:
+        assert isinstance(again.windows[0], SignInWindow)
+    assert stop(qtbot, again, task) == 0
+
+
+def test_a_start_up_error_is_a_dialog(
+    qapp: QApplication,
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"backend": "firebase"}')  # no databaseURL: not usable
+    monkeypatch.setenv("DESKTOP_CHAT_SETTINGS", str(settings))
+    app, task = start(qapp, qloop, Profile.named("broken", root=tmp_path / "data"))
+    qtbot.waitUntil(lambda: app.error_box is not None and app.error_box.isVisible(), timeout=LONG)
+    assert app.error_box is not None
+    assert "settings are not usable" in app.error_box.text()
+    assert "databaseURL" in app.error_box.text()
+    assert stop(qtbot, app, task) == 1
+
+
+# the real thing, in its own process -----------------------------------------------------
+def launch(data: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        DATA_DIR_ENV: str(data),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "DESKTOP_CHAT_SETTINGS": str(data / "none.json"),
+    }
+    env.pop("DESKTOP_CHAT_ADMIN_SECRET", None)
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-W", "error", "-m", "tests.support.app_runner", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for(log: Path, text: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while text not in log.read_text(errors="replace"):
+        assert process.poll() is None, log.read_text(errors="replace")
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_demo_starts_shows_a_second_launch_and_quits_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "none.json").write_text("{}")
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    first = launch(data, first_log, "--demo", "--log-level", "INFO")
+    try:
+        wait_for(first_log, "demo ready: 2 windows", first)
+        second = launch(data, second_log, "--demo", "--log-level", "INFO")
+        assert second.wait(60) == 0  # it handed over to the first and left
+        wait_for(first_log, "a second launch asked to show the window", first)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(60) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(30)
+    output = first_log.read_text(errors="replace")
+    assert "Traceback" not in output and "Exception ignored" not in output, output
+    assert "the local server stopped (exit code 0)" in output
+    server_dir = Profile.named("demo", root=data).server_dir
+    assert not (server_dir / "server.json").exists()
+    assert "Traceback" not in second_log.read_text(errors="replace")
+
+
+@pytest.mark.slow
+def test_a_quit_while_starting_is_clean(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "none.json").write_text("{}")
+    log = tmp_path / "app.log"
+    app = launch(data, log, "--demo", "--log-level", "INFO")
+    try:
+        wait_for(log, "started the local server", app)
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(60) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(30)
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output and "Exception ignored" not in output, output
+    assert not (Profile.named("demo", root=data).server_dir / "server.json").exists()

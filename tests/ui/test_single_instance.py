@@ -1,0 +1,81 @@
+"""One instance per profile: a second launch asks the first to show itself and steps back."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+
+from desktop_chat.ui.single_instance import SingleInstance, bring_to_front
+
+
+def key() -> str:
+    return f"desktop-chat-test-{secrets.token_hex(6)}"
+
+
+def test_the_second_instance_asks_the_first_to_show(qapp: QApplication, qtbot: QtBot) -> None:
+    name = key()
+    first = SingleInstance(name)
+    second = SingleInstance(name)
+    try:
+        assert first.acquire()
+        assert first.primary
+        with qtbot.waitSignal(first.showRequested, timeout=10_000):
+            assert not second.acquire()
+        assert not second.primary
+    finally:
+        first.close()
+        second.close()
+    third = SingleInstance(name)  # the name is free again once the first quits
+    try:
+        assert third.acquire()
+    finally:
+        third.close()
+
+
+def test_profiles_do_not_share_an_instance(qapp: QApplication) -> None:
+    one, other = SingleInstance(key()), SingleInstance(key())
+    try:
+        assert one.acquire()
+        assert other.acquire()
+    finally:
+        one.close()
+        other.close()
+
+
+CRASH = """
+import os, sys
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtNetwork import QLocalServer
+app = QCoreApplication([])
+server = QLocalServer()
+assert server.listen(sys.argv[1])
+print("listening", flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_crashed_instance_does_not_block_the_next(qapp: QApplication) -> None:
+    name = key()
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH, name], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "listening" in crashed.stdout  # and its socket file is left behind
+    instance = SingleInstance(name)
+    try:
+        assert instance.acquire()
+    finally:
+        instance.close()
+
+
+def test_bring_to_front_restores_a_minimised_window(qapp: QApplication, qtbot: QtBot) -> None:
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.showMinimized()
+    qtbot.waitUntil(window.isVisible)
+    bring_to_front(window)
+    assert window.isVisible()
+    assert not window.isMinimized()

@@ -18,6 +18,10 @@ from tests.benchmarks.put_throughput import run_put_throughput
 from tests.benchmarks.realtime_fanout import run_realtime_fanout, run_realtime_nodes
 from tests.benchmarks.rules_throughput import run_rules
 from tests.benchmarks.typing_latency import run_typing_latency
+from tests.benchmarks.ui_cold_start import run_ui_cold_start
+from tests.benchmarks.ui_memory import run_ui_memory
+from tests.benchmarks.ui_open_conversation import run_ui_open_conversation
+from tests.benchmarks.ui_stall import run_ui_stall
 
 
 def _finite(value: object) -> bool:
@@ -122,3 +126,39 @@ def test_typing_latency_smoke() -> None:
     result = run_typing_latency(rounds=5, warmup=1)
     _check_row(result)
     assert result.passed and _finite(result.details["start"]["p99_ms"])
+
+
+def test_ui_cold_start_smoke() -> None:
+    result = run_ui_cold_start(conversations=5, messages=50, runs=1)
+    _check_row(result)
+    details = result.details
+    assert [run["rows"] for run in details["app"]] == [5]
+    assert _finite(details["median_ms"]) and _finite(details["baseline_median_ms"])
+    assert _finite(details["ratio"]) and details["ratio"] > 0
+
+
+def test_ui_open_conversation_smoke() -> None:
+    result = run_ui_open_conversation(conversations=3, messages=200, reopens=1)
+    _check_row(result)
+    details = result.details
+    assert result.passed and details["rows_shown"] > 0
+    assert _finite(details["first_ms"]) and _finite(details["again_median_ms"])
+    assert len(details["small_ms"]) == 1
+
+
+def test_ui_stall_smoke() -> None:
+    result = run_ui_stall(rate=50, seconds=0.4, warmup=0.2, conversations=3, messages=100)
+    _check_row(result)
+    ours, base = result.details["ours"], result.details["baseline"]
+    assert ours["rows_added"] == 30 and ours["delivered"] == base["delivered"] == 20
+    for side in (ours, base):
+        assert side["ticks"] > 0 and _finite(side["p99_ms"]) and _finite(side["deliver_p99_ms"])
+    assert _finite(result.details["p99_ratio"])
+
+
+def test_ui_memory_smoke() -> None:
+    result = run_ui_memory(conversations=3, messages=300)
+    _check_row(result)
+    details = result.details
+    assert details["rows"] == 300 and details["pages"] > 0
+    assert details["rss_bytes"] > 0 and details["baseline_rss_bytes"] > 0

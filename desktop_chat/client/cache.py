@@ -256,6 +256,20 @@ class LocalCache:
         """The last *n* messages of *cid*, oldest first."""
         return self.messages(cid, n)
 
+    def messages_by_id(self, cid: str, ids: list[str]) -> list[Message]:
+        """The cached messages of *cid* among *ids* (in no particular order)."""
+        found: list[Message] = []
+        with self._use() as db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = db.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE cid = ? AND id IN ({marks})",
+                    (cid, *chunk),
+                ).fetchall()
+                found.extend(message_from_row(row) for row in rows)
+        return found
+
     def message(self, cid: str, message_id: str) -> Message | None:
         with self._use() as db:
             row = db.execute(

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 
@@ -16,7 +16,6 @@ from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.errors import ClientError, NetworkError, NotSignedInError
 from desktop_chat.client.events import DEFAULT_QUEUE_SIZE, EventBus, EventStream, Resync
 from desktop_chat.client.outbox import DEFAULT_MAX_ATTEMPTS, Outbox, OutboxError
-from desktop_chat.client.realtime import RealtimeClient
 from desktop_chat.client.rtdb import Database
 from desktop_chat.client.sender import Sender
 from desktop_chat.client.sync import (
@@ -32,6 +31,9 @@ from desktop_chat.client.transport import Backoff, TaskTracker, WakeSettings, Wa
 from desktop_chat.core.model import Role, UserProfile, profile_from
 
 __all__ = ["ACCOUNT_FILE", "ClientSession"]
+
+if TYPE_CHECKING:  # Socket.IO (and redis, requests) load only when the session starts it
+    from desktop_chat.client.realtime import RealtimeClient
 
 log = logging.getLogger("desktop_chat.client")
 
@@ -228,6 +230,8 @@ class ClientSession:
         if url is None:
             log.info("no Socket.IO server configured: no typing, presence or pushes")
             return
+        from desktop_chat.client.realtime import RealtimeClient  # (loaded late: start-up time)
+
         realtime = RealtimeClient(
             url,
             uid,

@@ -4,6 +4,7 @@ and the block list."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -60,6 +61,8 @@ MESSAGE_WINDOW = 50
 PREFETCH = 500
 """Opening a conversation fetches its latest messages into the cache."""
 PAGE = 50
+KNOWN_PER_CONVERSATION = 2_000
+KNOWN_CONVERSATIONS = 8
 NOTIFICATION_WINDOW = 50
 BLOCKS_META = "blocked"
 """The cache's meta key for the uids I blocked (so an offline start hides them too)."""
@@ -98,17 +101,34 @@ class Merger:
         """The newest server timestamp seen in *cid* this session."""
         return self._high.get(cid)
 
-    async def _known_of(self, cid: str) -> dict[str, Message]:
-        known = self._known.get(cid)
+    async def _known_of(self, cid: str, ids: Iterable[str] = ()) -> dict[str, Message]:
+        """What this session knows of *cid*'s messages, with *ids* looked up in the cache if
+        not in memory. Memory holds the most recently seen (KNOWN_PER_CONVERSATION of each of
+        the KNOWN_CONVERSATIONS last used), not whole histories: the cache holds the rest."""
+        known = self._known.pop(cid, None)
         if known is None:
-            rows = await asyncio.to_thread(self.cache.messages, cid, 1 << 62)
-            known = self._known[cid] = {message.id: message for message in rows}
+            known = {}
+        self._known[cid] = known  # most recently used last
+        while len(self._known) > KNOWN_CONVERSATIONS:
+            del self._known[next(iter(self._known))]
+        missing = [mid for mid in ids if mid not in known]
+        if missing:
+            for message in await asyncio.to_thread(self.cache.messages_by_id, cid, missing):
+                known[message.id] = message
         return known
+
+    @staticmethod
+    def _trim(known: dict[str, Message]) -> None:
+        """Forget the longest-known messages beyond KNOWN_PER_CONVERSATION (they stay cached)."""
+        excess = len(known) - KNOWN_PER_CONVERSATION
+        if excess > 0:
+            for mid in list(itertools.islice(known, excess)):
+                del known[mid]
 
     async def merge_messages(self, cid: str, messages: list[Message]) -> None:
         """Upsert *messages* of *cid* into the cache; announce the new and the changed."""
         async with self._lock:
-            known = await self._known_of(cid)
+            known = await self._known_of(cid, (message.id for message in messages))
             changed: list[tuple[Message | None, Message]] = []
             for incoming in sorted(messages, key=lambda item: item.order):
                 message, old = incoming, known.get(incoming.id)
@@ -128,6 +148,7 @@ class Merger:
                 if new.sender_id == self.uid and new.read and (old is None or not old.read):
                     self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
             await asyncio.to_thread(self.cache.upsert_messages, [new for _, new in changed])
+            self._trim(known)
 
     async def cached_messages(
         self, cid: str, limit: int = 1 << 62, before: tuple[int, str] | None = None
@@ -142,9 +163,8 @@ class Merger:
         sending), and only then write it to the cache, so that the write costs no latency."""
         cid = message.conversation_id
         known = self._known.get(cid)
-        if known is None:  # first use of this conversation: load it (under the lock)
-            async with self._lock:
-                known = await self._known_of(cid)
+        if known is None:  # a new id is in no cache: nothing to look up
+            known = self._known[cid] = {}
         # No await from here to then(): not even for the lock, which a stream's cache write
         # may hold; the write below queues for it.
         fresh = message.id not in known
@@ -159,7 +179,7 @@ class Merger:
     async def mark_read_locally(self, cid: str) -> None:
         """After my mark_read write: my received messages of *cid* are read, my count 0."""
         async with self._lock:
-            known = await self._known_of(cid)
+            known = self._known.get(cid, {})
             for mid, message in list(known.items()):
                 if message.receiver_id == self.uid and not message.read:
                     known[mid] = replace(message, read=True)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from desktop_chat.client.cache import LocalCache
+from desktop_chat.client.events import EventBus, EventStream, MessageAdded, MessageChanged
 from desktop_chat.client.sse import apply_event
 from desktop_chat.client.streams import StreamEvent
-from desktop_chat.client.sync import changed_children
+from desktop_chat.client.sync import KNOWN_PER_CONVERSATION, Merger, changed_children
+from desktop_chat.core.model import Message, MessageType
 from desktop_chat.core.paths import parse_path
 
 BEFORE = {"a": {"t": 1}, "b": {"t": 2}, "c": {"t": 3}}
@@ -45,3 +50,41 @@ def test_a_whole_value_means_every_child() -> None:
     assert dict(changed_children(event("put", "/", whole, resync=True))) == whole
     assert changed_children(event("put", "/", None)) == []
     assert changed_children(event("put", "/", "scalar")) == []
+
+
+def test_the_merger_keeps_memory_bounded_and_still_announces_each_message_once(
+    tmp_path: Path,
+) -> None:
+    """A long history is not held in memory (the cache holds it), yet a message seen before is
+    never announced as added again, and read stays final."""
+
+    def message(n: int, *, read: bool = False) -> Message:
+        return Message(f"m{n:05d}", "a_b", "a", "b", f"text {n}", n, read, MessageType.TEXT)
+
+    async def main() -> None:
+        with LocalCache(tmp_path) as cache:
+            bus = EventBus(maxsize=100_000)
+            stream = bus.stream()
+            merger = Merger(cache, "b", bus)
+            total = KNOWN_PER_CONVERSATION + 1_000
+            for start in range(0, total, 250):
+                await merger.merge_messages("a_b", [message(n) for n in range(start, start + 250)])
+            added = [e for e in _drain(stream) if isinstance(e, MessageAdded)]
+            assert len(added) == total
+            assert len(merger._known["a_b"]) <= KNOWN_PER_CONVERSATION
+            await merger.merge_messages("a_b", [message(n) for n in range(0, 300)])  # long gone
+            assert _drain(stream) == []
+            await merger.merge_messages("a_b", [message(5, read=True)])
+            assert [type(e) for e in _drain(stream)] == [MessageChanged]
+            await merger.merge_messages("a_b", [message(5)])  # read is final
+            assert _drain(stream) == []
+            assert cache.message("a_b", "m00005").read  # type: ignore[union-attr]
+
+    asyncio.run(main())
+
+
+def _drain(stream: EventStream) -> list[object]:
+    events = []
+    while (event := stream.get_nowait()) is not None:
+        events.append(event)
+    return events

@@ -83,7 +83,9 @@ class DesktopApp:
         self.bridges: list[ChatBridge] = []
         self.windows: list[QWidget] = []
         self.error_box: QMessageBox | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        from desktop_chat.client.transport import TaskTracker
+
+        self._tasks = TaskTracker("desktop-chat", on_failure=self._failed)
         self._quit: asyncio.Event | None = None
 
     # running -----------------------------------------------------------------------------
@@ -132,16 +134,11 @@ class DesktopApp:
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A tracked task: its failure is logged (and shown), it is cancelled on quit."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
+        return self._tasks.spawn(coro, name)
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed", task.get_name(), exc_info=task.exception())
-            self.spawn(self._show_error(task.exception()), "error dialog")
+    def _failed(self, task: asyncio.Task[Any], error: BaseException) -> None:
+        if not self._tasks.closed:
+            self.spawn(self._show_error(error), "error dialog")
 
     def show_windows(self) -> None:
         """A second launch asked: bring our windows forward."""
@@ -298,10 +295,7 @@ class DesktopApp:
         for bridge in self.bridges:
             await bridge.aclose()
         self.bridges.clear()
-        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         for client in self.clients:
             try:
                 await client.close()

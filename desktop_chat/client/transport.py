@@ -56,8 +56,14 @@ def loads(body: bytes, what: str = "answer") -> Any:
 class TaskTracker:
     """Every background task an object starts: logged if it fails, cancelled on close."""
 
-    def __init__(self, owner: str) -> None:
+    def __init__(
+        self,
+        owner: str,
+        on_failure: Callable[[asyncio.Task[Any], BaseException], None] | None = None,
+    ) -> None:
         self.owner = owner
+        self.on_failure = on_failure
+        """Called (after logging) with a task that failed and its exception."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
 
@@ -72,8 +78,11 @@ class TaskTracker:
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("task %s failed", task.get_name(), exc_info=error)
+            if self.on_failure is not None:
+                self.on_failure(task, error)
 
     def __len__(self) -> int:
         return len(self._tasks)

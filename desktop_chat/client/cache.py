@@ -229,6 +229,16 @@ class LocalCache:
             ).fetchall()
         return [message_from_row(row) for row in rows]
 
+    def newest_order(self, cid: str) -> Cursor | None:
+        """The ``(timestamp, id)`` of the newest cached message of *cid*."""
+        with self._use() as db:
+            row = db.execute(
+                "SELECT timestamp, id FROM messages WHERE cid = ? "
+                "ORDER BY timestamp DESC, id DESC LIMIT 1",
+                (cid,),
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def oldest_order(self, cid: str) -> Cursor | None:
         """The ``(timestamp, id)`` of the oldest cached message of *cid*."""
         with self._use() as db:

@@ -91,6 +91,8 @@ class Merger:
         self.uid = uid
         self.bus = bus
         self._known: dict[str, dict[str, Message]] = {}
+        self._bound: dict[str, tuple[int, str]] = {}
+        """Per conversation: no message ordered after this is in the cache unless in memory."""
         self._high: dict[str, int] = {}
         self._entries: dict[str, ConversationEntry] | None = None
         self._notifications: dict[str, Notification] | None = None
@@ -101,34 +103,44 @@ class Merger:
         """The newest server timestamp seen in *cid* this session."""
         return self._high.get(cid)
 
-    async def _known_of(self, cid: str, ids: Iterable[str] = ()) -> dict[str, Message]:
-        """What this session knows of *cid*'s messages, with *ids* looked up in the cache if
-        not in memory. Memory holds the most recently seen (KNOWN_PER_CONVERSATION of each of
-        the KNOWN_CONVERSATIONS last used), not whole histories: the cache holds the rest."""
+    async def _known_of(self, cid: str, messages: Iterable[Message] = ()) -> dict[str, Message]:
+        """What this session knows of *cid*'s messages, with those of *messages* that may be
+        cached but are not in memory looked up in the cache. Memory holds the most recently
+        seen (KNOWN_PER_CONVERSATION of each of the KNOWN_CONVERSATIONS last used), not whole
+        histories. Only this merger writes messages to the cache, so a message ordered after
+        everything the cache held at first use and everything memory has let go of cannot be
+        in the cache: a new message costs no lookup."""
         known = self._known.pop(cid, None)
         if known is None:
             known = {}
         self._known[cid] = known  # most recently used last
-        while len(self._known) > KNOWN_CONVERSATIONS:
-            del self._known[next(iter(self._known))]
-        missing = [mid for mid in ids if mid not in known]
+        while len(self._known) > KNOWN_CONVERSATIONS:  # (its bound is read again on next use)
+            dropped = next(iter(self._known))
+            del self._known[dropped]
+            self._bound.pop(dropped, None)
+        bound = self._bound.get(cid)
+        if bound is None:
+            newest = await asyncio.to_thread(self.cache.newest_order, cid)
+            bound = self._bound[cid] = newest or (-1, "")
+        missing = [m.id for m in messages if m.id not in known and m.order <= bound]
         if missing:
             for message in await asyncio.to_thread(self.cache.messages_by_id, cid, missing):
                 known[message.id] = message
         return known
 
-    @staticmethod
-    def _trim(known: dict[str, Message]) -> None:
-        """Forget the longest-known messages beyond KNOWN_PER_CONVERSATION (they stay cached)."""
+    def _trim(self, cid: str, known: dict[str, Message]) -> None:
+        """Forget the longest-known messages beyond KNOWN_PER_CONVERSATION (they stay cached;
+        the lookup bound rises past them)."""
         excess = len(known) - KNOWN_PER_CONVERSATION
         if excess > 0:
-            for mid in list(itertools.islice(known, excess)):
-                del known[mid]
+            gone = [known.pop(mid) for mid in list(itertools.islice(known, excess))]
+            newest = max(message.order for message in gone)
+            self._bound[cid] = max(self._bound.get(cid, newest), newest)
 
     async def merge_messages(self, cid: str, messages: list[Message]) -> None:
         """Upsert *messages* of *cid* into the cache; announce the new and the changed."""
         async with self._lock:
-            known = await self._known_of(cid, (message.id for message in messages))
+            known = await self._known_of(cid, messages)
             changed: list[tuple[Message | None, Message]] = []
             for incoming in sorted(messages, key=lambda item: item.order):
                 message, old = incoming, known.get(incoming.id)
@@ -148,7 +160,7 @@ class Merger:
                 if new.sender_id == self.uid and new.read and (old is None or not old.read):
                     self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
             await asyncio.to_thread(self.cache.upsert_messages, [new for _, new in changed])
-            self._trim(known)
+            self._trim(cid, known)
 
     async def cached_messages(
         self, cid: str, limit: int = 1 << 62, before: tuple[int, str] | None = None

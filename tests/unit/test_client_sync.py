@@ -88,3 +88,28 @@ def _drain(stream: EventStream) -> list[object]:
     while (event := stream.get_nowait()) is not None:
         events.append(event)
     return events
+
+
+def test_conversations_leaving_memory_are_looked_up_again(tmp_path: Path) -> None:
+    """More conversations than memory keeps: coming back to one never re-announces what it
+    had, new messages anywhere are still announced once."""
+
+    def message(cid: str, n: int) -> Message:
+        first, second = cid.split("_")
+        return Message(f"m{n:05d}", cid, first, second, f"text {n}", n, False, MessageType.TEXT)
+
+    async def main() -> None:
+        with LocalCache(tmp_path) as cache:
+            bus = EventBus(maxsize=100_000)
+            stream = bus.stream()
+            merger = Merger(cache, "b", bus)
+            cids = [f"a{i:02d}_b" for i in range(12)]
+            for cid in cids:
+                await merger.merge_messages(cid, [message(cid, n) for n in range(5)])
+            assert len([e for e in _drain(stream) if isinstance(e, MessageAdded)]) == 60
+            for cid in cids:  # the first ones left memory: looked up, not announced again
+                await merger.merge_messages(cid, [message(cid, n) for n in range(6)])
+            added = [e.message for e in _drain(stream) if isinstance(e, MessageAdded)]
+            assert sorted((m.conversation_id, m.id) for m in added) == [(c, "m00005") for c in cids]
+
+    asyncio.run(main())

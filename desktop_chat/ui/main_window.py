@@ -63,8 +63,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.bridge = bridge
         self.avatars = avatars if avatars is not None else AvatarCache(bridge.photo_loader)
-        self.setWindowTitle("Skill Chat")
-        self.setAccessibleName("Skill Chat")
+        self.setWindowTitle("Desktop Chat")
+        self.setAccessibleName("Desktop Chat")
         self.resize(1000, 680)
 
         self.search = QLineEdit(self)

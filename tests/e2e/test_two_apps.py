@@ -255,7 +255,7 @@ def main_window(display: Display, app: App) -> str:
         assert app.process.poll() is None, app.output()
         found = xdotool(display, "search", "--onlyvisible", "--pid", str(app.process.pid))
         for window in found.split():
-            if xdotool(display, "getwindowname", window) == "Skill Chat":
+            if xdotool(display, "getwindowname", window) == "Desktop Chat":
                 return window
         return ""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 import orjson
 
 from desktop_chat.client.auth import AuthClient
+from desktop_chat.client.blocks import BlockList, follow_blocks
 from desktop_chat.client.cache import LocalCache
 from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.errors import ClientError, NetworkError, NotSignedInError
@@ -19,9 +20,7 @@ from desktop_chat.client.outbox import DEFAULT_MAX_ATTEMPTS, Outbox, OutboxError
 from desktop_chat.client.rtdb import Database
 from desktop_chat.client.sender import Sender
 from desktop_chat.client.sync import (
-    BlockList,
     Merger,
-    follow_blocks,
     follow_conversations,
     follow_messages,
     follow_notifications,

@@ -13,7 +13,6 @@ from typing import Any
 from desktop_chat.client.cache import LocalCache
 from desktop_chat.client.errors import ClientError, NetworkError
 from desktop_chat.client.events import (
-    ChatEvent,
     ConnectionStateChanged,
     ConversationChanged,
     DeliveryStateChanged,
@@ -21,12 +20,9 @@ from desktop_chat.client.events import (
     MessageAdded,
     MessageChanged,
     NotificationReceived,
-    PresenceChanged,
-    TypingChanged,
 )
 from desktop_chat.client.rtdb import Database, QuerySpec
 from desktop_chat.client.streams import StreamEvent, Subscription
-from desktop_chat.core.errors import CoreError
 from desktop_chat.core.model import (
     ConversationEntry,
     DeliveryState,
@@ -35,19 +31,17 @@ from desktop_chat.core.model import (
     entry_from,
     message_from,
     notification_from,
-    other_participant,
 )
 
 __all__ = [
-    "BLOCKS_META",
     "MESSAGE_WINDOW",
     "NOTIFICATION_WINDOW",
     "PAGE",
     "PREFETCH",
-    "BlockList",
     "Merger",
     "changed_children",
-    "follow_blocks",
+    "children_of",
+    "consume",
     "follow_conversations",
     "follow_messages",
     "follow_notifications",
@@ -64,11 +58,9 @@ PAGE = 50
 KNOWN_PER_CONVERSATION = 2_000
 KNOWN_CONVERSATIONS = 8
 NOTIFICATION_WINDOW = 50
-BLOCKS_META = "blocked"
-"""The cache's meta key for the uids I blocked (so an offline start hides them too)."""
 
 
-def _children(value: Any) -> list[tuple[str, Any]]:
+def children_of(value: Any) -> list[tuple[str, Any]]:
     return list(value.items()) if isinstance(value, dict) else []
 
 
@@ -200,7 +192,7 @@ class Merger:
     async def merge_conversations(self, value: Any, *, whole: bool) -> None:
         """The ``userConversations/{uid}`` value; *whole* (a first put): replace the list."""
         entries: dict[str, ConversationEntry] = {}
-        for cid, record in _children(value):
+        for cid, record in children_of(value):
             entry = entry_from(cid, record)
             if entry is not None:
                 entries[cid] = entry
@@ -265,7 +257,7 @@ def changed_children(event: StreamEvent) -> list[tuple[str, Any]]:
     return [(key, value[key]) for key in keys if key in value]
 
 
-async def _consume(
+async def consume(
     subscription: Subscription, handle: Callable[[StreamEvent], Awaitable[None]], what: str
 ) -> None:
     try:
@@ -297,7 +289,7 @@ async def follow_conversations(
     async def handle(event: StreamEvent) -> None:
         await merger.merge_conversations(event.value, whole=event.resync)
 
-    await _consume(subscription, handle, "conversation list")
+    await consume(subscription, handle, "conversation list")
 
 
 async def fetch_messages(db: Database, cid: str, spec: QuerySpec) -> list[Message]:
@@ -334,7 +326,7 @@ async def follow_messages(db: Database, merger: Merger, cid: str) -> None:
             await catch_up(db, merger, cid)
         await merger.merge_messages(cid, parse_messages(cid, changed_children(event)))
 
-    await _consume(subscription, handle, f"conversation {cid}")
+    await consume(subscription, handle, f"conversation {cid}")
 
 
 async def follow_notifications(db: Database, merger: Merger) -> None:
@@ -345,81 +337,4 @@ async def follow_notifications(db: Database, merger: Merger) -> None:
     async def handle(event: StreamEvent) -> None:
         await merger.merge_notifications(changed_children(event))
 
-    await _consume(subscription, handle, "notifications")
-
-
-class BlockList:
-    """The uids I blocked (``blocks/{uid}``), cached; hides every event that concerns them."""
-
-    def __init__(self, cache: LocalCache, uid: str, bus: EventBus) -> None:
-        self.cache = cache
-        self.uid = uid
-        self.bus = bus
-        self.uids: frozenset[str] = frozenset()
-        self._lock = asyncio.Lock()
-
-    async def load(self) -> None:
-        """The list as last cached."""
-        stored = await asyncio.to_thread(self.cache.get_meta, BLOCKS_META, [])
-        self.uids = frozenset(u for u in stored if isinstance(u, str)) if stored else frozenset()
-
-    async def replace(self, uids: Iterable[str]) -> None:
-        """Make *uids* the block list: cache it and announce the rows hidden or shown."""
-        new = frozenset(uids)
-        async with self._lock:  # my own write and the stream's echo of it: announced once
-            if new == self.uids:
-                return
-            added, removed = new - self.uids, self.uids - new
-            entries = await asyncio.to_thread(self.cache.conversations)
-            for entry in entries:
-                if entry.other_user_id in added:
-                    self.bus.publish(ConversationChanged(entry.conversation_id, None))
-            await asyncio.to_thread(self.cache.set_meta, BLOCKS_META, sorted(new))
-            self.uids = new
-            for entry in entries:
-                if entry.other_user_id in removed:
-                    self.bus.publish(ConversationChanged(entry.conversation_id, entry))
-
-    def hides_conversation(self, cid: str) -> bool:
-        """Whether *cid* is a conversation with someone I blocked."""
-        if not self.uids:
-            return False
-        try:
-            return other_participant(cid, self.uid) in self.uids
-        except CoreError:
-            return False
-
-    def hides(self, event: ChatEvent) -> bool:
-        """Whether *event* concerns someone I blocked."""
-        if not self.uids:
-            return False
-        if isinstance(event, ConversationChanged | DeliveryStateChanged | TypingChanged):
-            return self.hides_conversation(event.conversation_id) or (
-                isinstance(event, TypingChanged) and event.uid in self.uids
-            )
-        if isinstance(event, MessageAdded | MessageChanged):
-            return self.hides_conversation(event.message.conversation_id)
-        if isinstance(event, NotificationReceived):
-            return self.hides_notification(event.notification)
-        if isinstance(event, PresenceChanged):
-            return event.uid in self.uids
-        return False
-
-    def hides_notification(self, notification: Notification) -> bool:
-        """Whether *notification* came from, or links a conversation with, a blocked user."""
-        link = notification.link
-        return notification.sender_id in self.uids or (
-            link is not None
-            and link.conversation_id is not None
-            and self.hides_conversation(link.conversation_id)
-        )
-
-
-async def follow_blocks(db: Database, blocks: BlockList) -> None:
-    """ONE small stream of ``blocks/{uid}``: the block list, kept current until cancelled."""
-    subscription = db.listen(f"blocks/{blocks.uid}")
-
-    async def handle(event: StreamEvent) -> None:
-        await blocks.replace(uid for uid, flag in _children(event.value) if flag is True)
-
-    await _consume(subscription, handle, "block list")
+    await consume(subscription, handle, "notifications")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -160,7 +161,14 @@ class ChatBridge(QObject):
             if done is not None:
                 done(result)
 
-        return self._spawn(guarded(), action)
+        task = self._spawn(guarded(), action)
+
+        def never_started(_: asyncio.Task[None]) -> None:  # cancelled before its first step
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
+
+        task.add_done_callback(never_started)
+        return task
 
     def _now(self, action: str, call: Callable[[], T]) -> T | None:
         """A synchronous client call; a failure becomes ``error``."""

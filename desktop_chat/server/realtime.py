@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,8 @@ class Realtime:
         )
         self._sockets: dict[str, _Socket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._user_locks: dict[str, asyncio.Lock] = {}
+        self._user_locks: dict[str, list[Any]] = {}
+        """uid -> [its lock, how many hold or await it]."""
         self._closing = False
         presence.on_lost = self._lost
         presence.on_regained = self._regained
@@ -151,11 +152,21 @@ class Realtime:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _lock(self, uid: str) -> asyncio.Lock:
-        lock = self._user_locks.get(uid)
-        if lock is None:
-            lock = self._user_locks[uid] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _lock(self, uid: str) -> AsyncIterator[None]:
+        """One user's presence changes, one at a time. The lock lives only while someone holds
+        or awaits it, so a long-running node keeps none for users long gone."""
+        entry = self._user_locks.get(uid)
+        if entry is None:
+            entry = self._user_locks[uid] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._user_locks[uid]
 
     # connections ---------------------------------------------------------------------------
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:

@@ -27,6 +27,7 @@ log = logging.getLogger("desktop_chat.ui")
 WindowFactory = Callable[["ChatBridge"], "QWidget"]
 """Makes the main window of one signed-in client (``MainWindow(bridge)``)."""
 SERVE_EMBEDDED = "--serve-embedded"
+QUIT_STEP_SECONDS = 15.0
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -293,18 +294,26 @@ class DesktopApp:
             window.deleteLater()
         self.windows.clear()
         for bridge in self.bridges:
-            await bridge.aclose()
+            await self._bounded(bridge.aclose(), "closing a window's bridge")
         self.bridges.clear()
-        await self._tasks.cancel_all()
+        await self._bounded(self._tasks.cancel_all(), "cancelling the app's tasks")
         for client in self.clients:
-            try:
-                await client.close()
-            except Exception:
-                log.exception("closing a client failed")
+            await self._bounded(client.close(), "closing a client")
         self.clients.clear()
         if self.server is not None:
-            await self.server.release()
+            await self._bounded(self.server.release(), "releasing the embedded server")
             self.server = None
+
+    async def _bounded(self, step: Coroutine[Any, Any, None], what: str) -> None:
+        """One step of quitting, given :data:`QUIT_STEP_SECONDS`: quitting never hangs, and a
+        failing step does not keep the next from running."""
+        try:
+            async with asyncio.timeout(QUIT_STEP_SECONDS):
+                await step
+        except TimeoutError:
+            log.error("%s took over %.0f s; going on", what, QUIT_STEP_SECONDS)
+        except Exception:
+            log.exception("%s failed", what)
 
 
 def _serve(server_args: list[str]) -> int:

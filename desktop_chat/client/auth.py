@@ -20,7 +20,7 @@ from desktop_chat.client.errors import (
     auth_error_from_body,
 )
 from desktop_chat.client.token_store import RefreshTokenStore, open_token_store
-from desktop_chat.client.transport import Backoff, Http, TaskTracker, dumps
+from desktop_chat.client.transport import Backoff, Http, TaskTracker, dumps, wait_set
 
 __all__ = ["UNSET", "AuthClient", "User"]
 
@@ -329,8 +329,7 @@ class AuthClient:
             self._changed.clear()
             delay = self._received + self._lifetime * self.refresh_fraction - self._clock()
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), delay)
+                await wait_set(self._changed, delay)
                 continue  # recompute: the token may have changed meanwhile
             try:
                 await self.force_refresh(self._id_token)
@@ -341,8 +340,7 @@ class AuthClient:
                     return
                 wait = backoff.next_delay()
                 log.info("token refresh failed (%s); retrying in %.1f s", exc, wait)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), wait)
+                await wait_set(self._changed, wait)
 
     # profile -----------------------------------------------------------------------------
     async def lookup(self) -> dict[str, Any]:

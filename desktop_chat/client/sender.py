@@ -18,7 +18,7 @@ from desktop_chat.client.errors import (
 from desktop_chat.client.events import DeliveryStateChanged, EventBus
 from desktop_chat.client.outbox import Outbox, OutboxItem
 from desktop_chat.client.rtdb import Database
-from desktop_chat.client.transport import Backoff
+from desktop_chat.client.transport import Backoff, wait_set
 from desktop_chat.core.model import DeliveryState
 
 __all__ = ["Outcome", "Sender"]
@@ -100,8 +100,7 @@ class Sender:
                 if progressed:
                     continue
                 timeout = None if soonest is None else max(0.0, soonest - loop.time())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await wait_set(self._wake, timeout)
         finally:
             with contextlib.suppress(Exception):
                 await self._flush_marks()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from desktop_chat.client.sse import (
     cancel_message,
     event_payload,
 )
-from desktop_chat.client.transport import Backoff
+from desktop_chat.client.transport import Backoff, wait_set
 from desktop_chat.core.paths import Path, join
 from desktop_chat.core.query import Query
 from desktop_chat.core.values import Node
@@ -175,8 +174,12 @@ class Subscription:
 
     async def close(self) -> None:
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await self._task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # the closer was cancelled too
+                raise
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -230,8 +233,7 @@ class Subscription:
                     self._forced, delay = False, 0.0
                 if delay > 0:
                     self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), delay)
+                    await wait_set(self._wake, delay)
         except ClientError as exc:  # cancel, 400, 404, refused sign-in: the stream is over
             log.warning("stream %s ended: %s", join(self.path), exc)
             error = exc

@@ -27,6 +27,7 @@ __all__ = [
     "WakeWatchdog",
     "dumps",
     "loads",
+    "wait_set",
 ]
 
 log = logging.getLogger("desktop_chat.client")
@@ -55,6 +56,9 @@ def loads(body: bytes, what: str = "answer") -> Any:
 
 class TaskTracker:
     """Every background task an object starts: logged if it fails, cancelled on close."""
+
+    recancel_after = 1.0
+    """Seconds :meth:`cancel_all` waits for cancelled tasks before cancelling them again."""
 
     def __init__(
         self,
@@ -87,18 +91,52 @@ class TaskTracker:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    @property
+    def tasks(self) -> frozenset[asyncio.Task[Any]]:
+        """The tasks still running."""
+        return frozenset(self._tasks)
+
+    def cancel(self) -> None:
+        """Ask every running task to stop, without waiting (see :meth:`cancel_all`)."""
+        for task in self._others():
+            task.cancel()
+
     async def close(self) -> None:
         """Cancel every task and wait until all have ended."""
         self.closed = True
         await self.cancel_all()
 
     async def cancel_all(self) -> None:
-        """Cancel every running task (the tracker stays usable) and wait for them."""
-        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        """Cancel every running task (the tracker stays usable) and wait for them.
+
+        A task still running a while after its cancellation is cancelled again: on Python 3.11
+        ``asyncio.wait_for`` loses a cancellation that arrives as its awaitable finishes, and a
+        library's task that lost one would otherwise be waited for for ever."""
+        tasks = self._others()
+        while tasks:
+            for task in tasks:
+                task.cancel()
+            _, still = await asyncio.wait(tasks, timeout=self.recancel_after)
+            for task in still:
+                log.warning("task %s ignored a cancellation; cancelling again", task.get_name())
+            tasks = list(still)
+
+    def _others(self) -> list[asyncio.Task[Any]]:
+        return [task for task in self._tasks if task is not asyncio.current_task()]
+
+
+async def wait_set(event: asyncio.Event, seconds: float | None) -> bool:
+    """Wait until *event* is set or *seconds* (None: no limit) have passed; whether it was
+    set. Unlike ``asyncio.wait_for`` on Python 3.11, a cancellation arriving just as the
+    event is set is never lost."""
+    if event.is_set():
+        return True
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
 
 
 class Backoff:

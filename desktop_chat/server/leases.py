@@ -104,8 +104,9 @@ class Leases:
         tick = min(1.0, self.ttl / 4)
         while True:
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), tick)
+            with contextlib.suppress(TimeoutError):  # (not wait_for: it can lose a cancel)
+                async with asyncio.timeout(tick):
+                    await self._changed.wait()
             self._expire()
             if self._ever and not self._until:
                 log.info("the last app let go of the server: stopping")

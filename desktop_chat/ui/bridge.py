@@ -25,6 +25,7 @@ from desktop_chat.client.events import (
     Resync,
     TypingChanged,
 )
+from desktop_chat.client.transport import TaskTracker
 from desktop_chat.core.errors import CoreError
 from desktop_chat.core.model import (
     ConversationEntry,
@@ -79,7 +80,7 @@ class ChatBridge(QObject):
         super().__init__(parent)
         self.client = client
         self._stream = client.events()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskTracker("bridge")
         self._drafts: dict[str, str] = {}
         self._draft_writers: dict[str, asyncio.Task[None]] = {}
         self._own_http: aiohttp.ClientSession | None = None
@@ -94,7 +95,7 @@ class ChatBridge(QObject):
     @property
     def tasks(self) -> frozenset[asyncio.Task[Any]]:
         """The tasks still running: the event pump and the commands."""
-        return frozenset(self._tasks)
+        return self._tasks.tasks
 
     async def _run(self) -> None:
         async for event in self._stream:
@@ -128,10 +129,7 @@ class ChatBridge(QObject):
 
     # running commands ----------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"bridge: {name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro, name)
 
     def _call(
         self,
@@ -362,8 +360,7 @@ class ChatBridge(QObject):
         """Stop listening and cancel every command still running."""
         self.closed = True
         self._stream.close()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         if self._own_http is not None and not self._own_http.closed:
             session, self._own_http = self._own_http, None
             self._spawn(session.close(), "close the photo session")
@@ -375,8 +372,6 @@ class ChatBridge(QObject):
             await asyncio.gather(*writers, return_exceptions=True)
         session, self._own_http = self._own_http, None
         self.close()
-        tasks = list(self._tasks)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         if session is not None and not session.closed:
             await session.close()

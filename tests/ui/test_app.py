@@ -65,9 +65,25 @@ def start(
     return app, loop.create_task(app.run())
 
 
+def awaiting(task: asyncio.Task[object]) -> str:
+    """*task* and the chain of coroutines it is suspended in, innermost last."""
+    lines = [repr(task)]
+    coro: object = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return "\n".join(lines)
+
+
 def stop(qtbot: QtBot, app: DesktopApp, task: asyncio.Task[int]) -> int:
     app.quit()
-    qtbot.waitUntil(task.done, timeout=LONG)
+    try:
+        qtbot.waitUntil(task.done, timeout=LONG)
+    except Exception:  # a hang on quit: say which tasks are still waiting, and on what
+        stacks = "\n".join(awaiting(t) for t in asyncio.all_tasks(task.get_loop()))
+        pytest.fail(f"the app did not stop; tasks still running:\n{stacks}")
     return task.result()
 
 

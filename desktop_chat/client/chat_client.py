@@ -152,6 +152,11 @@ class ChatClient(ClientSession):
             return None
         return self.realtime.presence(uid)
 
+    def server_offset_ms(self) -> int:
+        """How far the server's clock runs ahead of this computer's (message times, and the
+        rules' 15-minute edit window, are on the server's clock)."""
+        return round(self.auth.http.clock.offset * 1000)
+
     async def load_older(
         self, cid: str, before: str | None = None, count: int = PAGE
     ) -> list[Message]:

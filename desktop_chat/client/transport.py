@@ -4,8 +4,10 @@ the wake-up watchdog."""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import random
+import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ __all__ = [
     "Answer",
     "Backoff",
     "Http",
+    "ServerClock",
     "TaskTracker",
     "WakeSettings",
     "WakeWatchdog",
@@ -182,6 +185,35 @@ class Answer:
         return loads(self.body, what) if self.body else None
 
 
+class ServerClock:
+    """How far the server's clock runs ahead of ours, from its answers' ``Date`` headers
+    (whole seconds: good to about half a second, the median of the last few answers)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, samples: int = 5) -> None:
+        self._clock = clock
+        self._offsets: list[float] = []
+        self._samples = samples
+        self._last_header = ""
+        self.offset = 0.0
+        """Seconds to add to this computer's time to get the server's (0 until known)."""
+
+    def observe(self, date_header: str | None) -> None:
+        """An answer arrived just now carrying *date_header* (an HTTP date, or None)."""
+        if not date_header or date_header == self._last_header:
+            return  # (answers within one second tell nothing new)
+        try:
+            sent = email.utils.parsedate_to_datetime(date_header).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return  # a malformed Date says nothing about the clock
+        self._last_header = date_header
+        self._offsets = [*self._offsets[-(self._samples - 1) :], sent + 0.5 - self._clock()]
+        self.offset = statistics.median(self._offsets)
+
+    def now_ms(self) -> int:
+        """Now on the server's clock, in milliseconds."""
+        return int((self._clock() + self.offset) * 1000)
+
+
 class Http:
     """One aiohttp session, owned (closed by :meth:`close`) or borrowed from the caller."""
 
@@ -196,6 +228,8 @@ class Http:
         self._owned = session is None
         self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self.connect_timeout = connect_timeout
+        self.clock = ServerClock()
+        """The server's clock, learnt from every answer."""
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -234,6 +268,7 @@ class Http:
                 allow_redirects=True,
             ) as response:
                 data = await response.read()
+                self.clock.observe(response.headers.get("Date"))
                 return Answer(response.status, response.headers, data)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise NetworkError(

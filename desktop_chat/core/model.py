@@ -11,6 +11,7 @@ from typing import Any, TypeAlias, TypeGuard
 from desktop_chat.core.errors import InvalidIdError
 
 __all__ = [
+    "EDIT_WINDOW_MS",
     "MAX_TEXT",
     "ConversationEntry",
     "DeliveryState",
@@ -39,6 +40,9 @@ __all__ = [
 
 MAX_TEXT = 4000
 """The longest message text, in UTF-16 code units (what the rules' ``.length`` counts)."""
+EDIT_WINDOW_MS = 15 * 60 * 1000
+"""A message's text can be changed this long after it was sent, on the server's clock (the
+rules' ``now - timestamp <= 900000``)."""
 
 _UID = re.compile(r"[A-Za-z0-9]{1,128}")
 _LINK_KEYS = {"conversationId": 300, "bookingId": 128, "skillId": 128}

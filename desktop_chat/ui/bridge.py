@@ -41,6 +41,7 @@ from desktop_chat.ui.bridge_data import (
     search_hits,
     skill_from,
 )
+from desktop_chat.ui.formatting import set_server_offset
 
 __all__ = ["ChatBridge", "OpenedConversation", "SearchHit", "Skill", "human_error"]
 
@@ -99,6 +100,7 @@ class ChatBridge(QObject):
 
     async def _run(self) -> None:
         async for event in self._stream:
+            set_server_offset(self.client.server_offset_ms())  # (before any time is shown)
             try:
                 self._emit(event)
             except Exception:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, QRectF, QSize, Qt
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
 from desktop_chat.core.model import ConversationEntry
 from desktop_chat.ui.avatars import AvatarCache
 from desktop_chat.ui.conversation_model import Roles
-from desktop_chat.ui.formatting import one_line, relative_time
+from desktop_chat.ui.formatting import now_ms, one_line, relative_time
 from desktop_chat.ui.theme import SIZES, Theme, current_theme, scaled_font
 
 __all__ = ["ConversationDelegate", "badge_text", "paint_empty", "paint_skeleton", "row_height"]
@@ -30,10 +29,6 @@ log = logging.getLogger("desktop_chat.ui")
 _Index = QModelIndex | QPersistentModelIndex
 _S = SIZES
 _LINE_GAP = 3
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def badge_text(unread: int) -> str:
@@ -89,7 +84,7 @@ class ConversationDelegate(QStyledItemDelegate):
         avatars: AvatarCache,
         parent: QObject | None = None,
         *,
-        now: Callable[[], int] = _now_ms,
+        now: Callable[[], int] = now_ms,
     ) -> None:
         super().__init__(parent)
         self._avatars = avatars

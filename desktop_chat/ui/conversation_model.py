@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import time
 from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import Any
@@ -20,7 +19,7 @@ from PySide6.QtCore import (
 )
 
 from desktop_chat.core.model import ConversationEntry
-from desktop_chat.ui.formatting import last_seen_text, one_line, relative_time
+from desktop_chat.ui.formatting import last_seen_text, now_ms, one_line, relative_time
 
 __all__ = ["SKELETON_ROWS", "ConversationListModel", "Roles"]
 
@@ -47,10 +46,6 @@ def _key(entry: ConversationEntry) -> tuple[int, int, str]:
     return (0, -at, entry.conversation_id) if at is not None else (1, 0, entry.conversation_id)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class ConversationListModel(QAbstractListModel):
     """Rows of :class:`ConversationEntry`; presence and typing are kept beside them.
 
@@ -60,7 +55,7 @@ class ConversationListModel(QAbstractListModel):
 
     loadingChanged = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None, *, now: Callable[[], int] = _now_ms) -> None:
+    def __init__(self, parent: QObject | None = None, *, now: Callable[[], int] = now_ms) -> None:
         super().__init__(parent)
         self._now = now
         self._entries: list[ConversationEntry] = []

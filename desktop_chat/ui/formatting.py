@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 import unicodedata
 import zlib
 from datetime import date, datetime
@@ -22,9 +23,11 @@ __all__ = [
     "is_rtl",
     "last_seen_text",
     "local_date",
+    "now_ms",
     "one_line",
     "relative_time",
     "same_day",
+    "set_server_offset",
 ]
 
 _MONTHS = (
@@ -58,6 +61,21 @@ AVATAR_COLOURS = (
     "#0277BD",
 )
 """Avatar backgrounds: each has a contrast of at least 4.5:1 with white initials."""
+
+
+_server_offset_ms = 0
+
+
+def now_ms() -> int:
+    """Now on the server's clock as far as it is known (message times are the server's): what
+    relative times and the 15-minute edit window are measured against."""
+    return int(time.time() * 1000) + _server_offset_ms
+
+
+def set_server_offset(offset_ms: int) -> None:
+    """The server's clock runs *offset_ms* ahead of this computer's (the client measures it)."""
+    global _server_offset_ms
+    _server_offset_ms = offset_ms
 
 
 def _local(ms: int) -> datetime:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QPushButton, QWidget
 
-from desktop_chat.core.model import DeliveryState, Message, MessageType
+from desktop_chat.core.model import EDIT_WINDOW_MS, DeliveryState, Message, MessageType
+from desktop_chat.ui.formatting import now_ms
 from desktop_chat.ui.indicators import find_links
 from desktop_chat.ui.message_model import MessageListModel, MessageRoles
 from desktop_chat.ui.theme import ACCENT
@@ -18,14 +18,8 @@ __all__ = ["BOTTOM_SLACK", "EDIT_WINDOW_MS", "HistoryView", "message_actions"]
 
 log = logging.getLogger("desktop_chat.ui")
 
-EDIT_WINDOW_MS = 15 * 60 * 1000
-"""My messages can be edited this long after they were sent (the rules' limit)."""
 BOTTOM_SLACK = 24
 """Pixels from the bottom that still count as "at the bottom"."""
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def message_actions(message: Message, me: str | None, state: DeliveryState | None) -> list[str]:
@@ -37,7 +31,7 @@ def message_actions(message: Message, me: str | None, state: DeliveryState | Non
     if message.text and not message.deleted:
         actions.append("Copy text")
     if own and on_server and not message.deleted and message.type is not MessageType.SYSTEM:
-        if message.type is MessageType.TEXT and _now_ms() - message.timestamp < EDIT_WINDOW_MS:
+        if message.type is MessageType.TEXT and now_ms() - message.timestamp < EDIT_WINDOW_MS:
             actions.append("Edit")
         actions.append("Delete")
     if own and state is DeliveryState.FAILED:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QHideEvent, QPalette, QShowEvent
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.ui.avatars import AvatarCache
 from desktop_chat.ui.bridge import ChatBridge
-from desktop_chat.ui.formatting import last_seen_text
+from desktop_chat.ui.formatting import last_seen_text, now_ms
 from desktop_chat.ui.theme import SIZES, scaled_font
 
 __all__ = ["URL", "ChatHeader", "StatusLine", "TypingLine", "find_links", "linkify"]
@@ -53,10 +52,6 @@ def linkify(text: str) -> str:
         last = match.end()
     out.append(html.escape(text[last:]))
     return "".join(out).replace("\n", "<br>")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class ChatHeader(QWidget):
@@ -134,7 +129,7 @@ class ChatHeader(QWidget):
         self._show_status()
 
     def _show_status(self) -> None:
-        now = _now_ms()
+        now = now_ms()
         text = "Blocked" if self.blocked else last_seen_text(self.online, self.last_seen, now)
         self.status.setText(text)
         self.status.setAccessibleDescription(text)

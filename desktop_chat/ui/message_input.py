@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
     QWidgetAction,
 )
 
-from desktop_chat.core.model import MAX_TEXT, utf16_len
+from desktop_chat.core.model import EDIT_WINDOW_MS, MAX_TEXT, utf16_len
 from desktop_chat.ui.bridge import ChatBridge
+from desktop_chat.ui.formatting import now_ms
 from desktop_chat.ui.theme import ACCENT, scaled_font
 
 __all__ = ["EMOJI", "MAX_LINES", "EmojiPicker", "MessageInput", "PlainTextInput"]
@@ -151,6 +152,7 @@ class MessageInput(QWidget):
         self.cid: str | None = None
         self.editing: str | None = None
         """The id of the message being edited (None: composing a new one)."""
+        self._edit_sent_at: int | None = None
         self._stashed = ""
         self._quiet = False
         self._kept = ""
@@ -248,12 +250,14 @@ class MessageInput(QWidget):
             self.bridge.set_draft(self.cid, text)
 
     # editing -------------------------------------------------------------------------------
-    def begin_edit(self, mid: str, text: str) -> None:
-        """Edit my message *mid* in place of the composer (Enter saves, Esc cancels)."""
+    def begin_edit(self, mid: str, text: str, sent_at: int | None = None) -> None:
+        """Edit my message *mid* (sent at *sent_at*, server ms) in place of the composer (Enter
+        saves, Esc cancels)."""
         if self.editing is None:
             self.flush_draft()
             self._stashed = self.text.toPlainText()
         self.editing = mid
+        self._edit_sent_at = sent_at
         self.edit_bar.show()
         self._set_text(text)
         self.text.setFocus()
@@ -281,6 +285,14 @@ class MessageInput(QWidget):
         if utf16_len(text) > MAX_TEXT:
             return
         if self.editing is not None:
+            sent_at = self._edit_sent_at
+            if sent_at is not None and now_ms() - sent_at > EDIT_WINDOW_MS:
+                minutes = EDIT_WINDOW_MS // 60_000  # the text stays here, to copy or cancel
+                self.bridge.error.emit(
+                    f"Could not save the edit: a message can be changed for {minutes} minutes "
+                    "after it was sent."
+                )
+                return
             self.bridge.edit(self.cid, self.editing, text)
             self.cancel_edit()
             return

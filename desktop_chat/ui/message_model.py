@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import time
 from collections.abc import Callable, Iterable
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -19,7 +18,7 @@ from PySide6.QtCore import (
 )
 
 from desktop_chat.core.model import DeliveryState, Message, MessageType, delivery_of
-from desktop_chat.ui.formatting import clock, day_label, local_date
+from desktop_chat.ui.formatting import clock, day_label, local_date, now_ms
 
 __all__ = ["MessageListModel", "MessageRoles", "RowData"]
 
@@ -59,10 +58,6 @@ class RowData(NamedTuple):
     delivery: DeliveryState | None
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class MessageListModel(QAbstractListModel):
     """The messages of one conversation in ``(timestamp, id)`` order. Rows live in a sorted
     list of keys beside a dict by id, so finding a row is a bisection: O(log n).
@@ -78,7 +73,7 @@ class MessageListModel(QAbstractListModel):
         fetch_older: Callable[[str | None], None] | None = None,
         parent: QObject | None = None,
         *,
-        now: Callable[[], int] = _now_ms,
+        now: Callable[[], int] = now_ms,
     ) -> None:
         super().__init__(parent)
         self.me = me

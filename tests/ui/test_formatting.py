@@ -177,3 +177,22 @@ def test_local_date_is_exact_in_odd_time_zones(
     midnight = int(datetime(2025, 3, 30).timestamp() * 1000)
     assert local_date(midnight - 1) == (datetime(2025, 3, 30) - timedelta(days=1)).date()
     assert local_date(midnight) == datetime(2025, 3, 30).date()
+
+
+@pytest.fixture
+def server_offset() -> Iterator[None]:
+    yield
+    formatting.set_server_offset(0)
+
+
+def test_edit_is_offered_for_fifteen_minutes_on_the_servers_clock(server_offset: None) -> None:
+    from desktop_chat.core.model import DeliveryState, Message, MessageType
+    from desktop_chat.ui.history_view import message_actions
+
+    local_now = int(time.time() * 1000)
+    sent = Message("m1", "a_b", "a", "b", "hi", local_now - 10 * MINUTE, False, MessageType.TEXT)
+    assert "Edit" in message_actions(sent, "a", DeliveryState.SENT)
+    formatting.set_server_offset(10 * MINUTE)  # this computer's clock is 10 minutes slow
+    assert abs(formatting.now_ms() - (local_now + 10 * MINUTE)) < MINUTE
+    assert message_actions(sent, "a", DeliveryState.SENT) == ["Copy text", "Delete"]
+    assert "Edit" not in message_actions(sent, "b", DeliveryState.SENT)  # never someone else's

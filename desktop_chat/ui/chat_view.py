@@ -12,6 +12,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QLabel,
+    QMessageBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -52,6 +53,8 @@ class ChatView(QWidget):
         """The older page asked for and not answered yet: (conversation, before id)."""
         self._needs_read = False
         self._focus_wanted = False
+        self.delete_box: QMessageBox | None = None
+        """The last "Delete message?" question asked (tests answer it)."""
         self.setAccessibleName("Conversation")
 
         self.stack = QStackedWidget(self)
@@ -336,12 +339,35 @@ class ChatView(QWidget):
     # the message menu --------------------------------------------------------------------
     def act(self, name: str, message: Message) -> None:
         """Do *name* (Copy text, Edit, Delete, Retry) to *message*."""
-        cid = message.conversation_id
         if name == "Copy text":
             QGuiApplication.clipboard().setText(message.text or "")
         elif name == "Edit":
-            self.input.begin_edit(message.id, message.text or "")
+            self.input.begin_edit(message.id, message.text or "", message.timestamp)
         elif name == "Delete":
-            self.bridge.delete(cid, message.id)
+            self.confirm_delete(message)
         elif name == "Retry":
             self.bridge.retry(message.id)
+
+    def confirm_delete(self, message: Message) -> QMessageBox:
+        """Ask before deleting *message* for both sides (a window-modal question, answered
+        asynchronously; Cancel is the default, so a stray Enter deletes nothing)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Delete message",
+            "Delete this message for everyone? It will show as “message deleted” for both of you.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered() -> None:
+            if box.clickedButton() is delete:
+                self.bridge.delete(message.conversation_id, message.id)
+
+        box.finished.connect(answered)
+        self.delete_box = box
+        box.open()
+        return box

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QStyleOptionViewItem,
     QTabWidget,
@@ -23,6 +24,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.core.model import DeliveryState
+from desktop_chat.ui import formatting
 from desktop_chat.ui.bridge import ChatBridge
 from desktop_chat.ui.main_window import MainWindow
 from desktop_chat.ui.message_model import MessageRoles
@@ -294,7 +296,29 @@ def test_edit_delete_and_drafts_across_a_restart(
     type_and_send(qtbot, app, "hello")
     qtbot.waitUntil(lambda: model.data(model.index(0), MessageRoles.Edited), timeout=LONG)
     assert row_texts(app) == ["hello"]
+    chat.act("Edit", model.data(model.index(0), MessageRoles.Message))
+    qtbot.keyClicks(chat.input.text, " again")
+    try:
+        with qtbot.waitSignal(app.bridge.error, timeout=LONG) as refused:
+            formatting.set_server_offset(16 * 60_000)  # the window passed while editing
+            qtbot.keyClick(chat.input.text, Qt.Key.Key_Return)
+        assert "15 minutes" in refused.args[0]
+        assert chat.input.editing is not None  # the typed text is not thrown away
+        assert chat.input.text.toPlainText() == "hello again"
+    finally:
+        formatting.set_server_offset(0)
+    chat.input.cancel_edit()
     chat.act("Delete", model.data(model.index(0), MessageRoles.Message))
+    box = chat.delete_box
+    assert box is not None and box.isVisible()
+    assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
+    box.button(QMessageBox.StandardButton.Cancel).click()  # changed my mind: nothing is sent
+    assert not [task for task in app.bridge.tasks if "delete" in task.get_name()]
+    chat.act("Delete", model.data(model.index(0), MessageRoles.Message))
+    box = chat.delete_box
+    assert box is not None
+    delete = next(b for b in box.buttons() if b.text() == "Delete")
+    delete.click()
     qtbot.waitUntil(lambda: model.data(model.index(0), MessageRoles.Deleted), timeout=LONG)
     deleted = model.data(model.index(0), MessageRoles.Message)
     assert chat.history.build_menu(deleted).isEmpty()

@@ -53,6 +53,8 @@ class ChatView(QWidget):
         """The older page asked for and not answered yet: (conversation, before id)."""
         self._needs_read = False
         self._focus_wanted = False
+        self._refreshing = False
+        """A :meth:`refresh` is on its way: its answer updates rows instead of resetting."""
         self.delete_box: QMessageBox | None = None
         """The last "Delete message?" question asked (tests answer it)."""
         self.setAccessibleName("Conversation")
@@ -105,7 +107,7 @@ class ChatView(QWidget):
         bridge.presenceChanged.connect(self._presence_changed)
         bridge.conversationChanged.connect(self._entry_changed)
         bridge.blockedChanged.connect(self._blocked_changed)
-        bridge.resync.connect(lambda _reason: self.reload())
+        bridge.resync.connect(lambda _reason: self.refresh())
 
     # opening -------------------------------------------------------------------------------
     def open(self, cid: str, entry: ConversationEntry | None = None) -> None:
@@ -137,11 +139,21 @@ class ChatView(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        """Read the open conversation again (opening it, or after a resync)."""
+        """Read the open conversation again from scratch (opening it)."""
         if self.cid is None:
             return
+        self._refreshing = False
         self._set_loading(True)
         self._early = []
+        self.bridge.load_conversation(self.cid)
+
+    def refresh(self) -> None:
+        """After a resync (events may have been missed): read the open conversation again and
+        bring the rows in place up to date; the scroll position and older pages stay."""
+        if self.cid is None or self._loading:
+            self.reload()
+            return
+        self._refreshing = True
         self.bridge.load_conversation(self.cid)
 
     def focus_input(self) -> None:
@@ -171,6 +183,9 @@ class ChatView(QWidget):
     def _loaded(self, opened: OpenedConversation) -> None:
         if opened.conversation_id != self.cid:
             return
+        if self._refreshing:
+            self._refreshed(opened)
+            return
         self._set_loading(False)
         self._asked = None  # the reset forgets a page asked for before it
         self.history.stick = True
@@ -198,6 +213,18 @@ class ChatView(QWidget):
             self.show_message(self._target)
         QTimer.singleShot(0, self.history.fill)
         self.maybe_mark_read()
+
+    def _refreshed(self, opened: OpenedConversation) -> None:
+        self._refreshing = False
+        for message in opened.messages:  # known rows change in place, missed ones are added
+            self.model.change(message)
+        for mid, (state, error) in opened.states.items():
+            self.model.set_delivery(mid, state, error)
+        self._show_blocked(opened.blocked)
+        me = self.bridge.uid
+        if any(m.sender_id != me and not m.read for m in opened.messages):
+            self._needs_read = True
+            self.maybe_mark_read()
 
     def show_message(self, mid: str) -> None:
         """Scroll to message *mid*, loading older history until it is found."""

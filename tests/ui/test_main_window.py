@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from desktop_chat.client.chat_client import ChatClient
+from desktop_chat.client.events import Resync
 from desktop_chat.core.model import DeliveryState
 from desktop_chat.ui import formatting
 from desktop_chat.ui.bridge import ChatBridge
@@ -385,6 +386,42 @@ def test_new_messages_pill_and_older_history_at_the_top(
     assert chat.model.data(chat.model.index(0)) == "message number 0"
     texts = row_texts(app)
     assert texts[:-1] == [f"message number {n}" for n in range(560)]  # no gaps, no repeats
+
+
+def test_a_resync_updates_the_rows_in_place(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, app: App
+) -> None:
+    ann, bob = app.pair.ann_uid, app.pair.bob_uid
+    run_on(qtbot, qloop, app.pair.bob.open_conversation(ann))
+    now = int(time.time() * 1000) - 3_600_000
+    history = {
+        f"-m{n:04d}": {
+            "senderId": bob,
+            "receiverId": ann,
+            "text": f"message number {n}",
+            "timestamp": now + n * 1000,
+            "read": True,
+            "type": "text",
+        }
+        for n in range(120)
+    }
+    app.server.put(f"conversations/{app.cid}/messages", history)
+    open_from_list(qtbot, app)
+    chat, model = app.window.chat, app.window.chat.model
+    bar = chat.history.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=LONG)
+    bar.setValue(bar.maximum() // 2)  # reading a little way up
+    rows, position = model.rowCount(), bar.value()
+    row = rows - 10  # (the refresh reads the latest page again)
+    shown = model.data(model.index(row), MessageRoles.Message)
+    model.change(replace(shown, text="a missed edit left this stale"))  # an event was missed
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+
+    app.pair.ann.bus.publish(Resync(0, "test: events were dropped"))
+    qtbot.waitUntil(lambda: model.data(model.index(row)) == shown.text, timeout=LONG)
+    assert resets == [] and model.rowCount() == rows
+    assert bar.value() == position and chat.history.stick is False
 
 
 def test_status_line_offline_with_messages_waiting_then_back_online(

@@ -100,6 +100,7 @@ class AuthClient:
         self._clock = clock
         self._tasks = TaskTracker("auth")
         self._lock = asyncio.Lock()
+        self._restoring = asyncio.Lock()  # held by restore(): token() waits for it
         self._changed = asyncio.Event()
         self._listeners: list[Callable[[User | None], None]] = []
         self.user: User | None = None
@@ -181,24 +182,25 @@ class AuthClient:
     async def restore(self, uid: str) -> User | None:
         """Resume the session of *uid* from the keychain's refresh token, or None if there is
         none (or it is no longer valid: then it is deleted)."""
-        await self.open()
-        assert self._store is not None
-        stored = await self._store.load(uid)
-        if stored is None:
-            return None
-        try:
-            payload = await self._refresh_request(stored)
-        except AuthError as exc:
-            log.info("stored session of %s is no longer valid: %s", uid, exc.code)
-            await self._store.delete(uid)
-            return None
-        if payload["user_id"] != uid:
-            raise ProtocolError("the refreshed token belongs to another account")
-        tokens = payload["id_token"], payload["refresh_token"]
-        user = await self._install(User(uid), *tokens, payload)
-        with contextlib.suppress(AuthError, NetworkError, ProtocolError):
-            user = await self._refresh_user()
-        return user
+        async with self._restoring:
+            await self.open()
+            assert self._store is not None
+            stored = await self._store.load(uid)
+            if stored is None:
+                return None
+            try:
+                payload = await self._refresh_request(stored)
+            except AuthError as exc:
+                log.info("stored session of %s is no longer valid: %s", uid, exc.code)
+                await self._store.delete(uid)
+                return None
+            if payload["user_id"] != uid:
+                raise ProtocolError("the refreshed token belongs to another account")
+            tokens = payload["id_token"], payload["refresh_token"]
+            user = await self._install(User(uid), *tokens, payload)
+            with contextlib.suppress(AuthError, NetworkError, ProtocolError):
+                user = await self._refresh_user()
+            return user
 
     async def _start_session(self, payload: Mapping[str, Any]) -> User:
         uid = _text(payload, "localId")
@@ -267,13 +269,15 @@ class AuthClient:
         return self._clock() >= self._received + self._lifetime * self.refresh_fraction
 
     async def token(self) -> str:
-        """A valid ID token, refreshed first if it is expired or close to expiry.
-
-        If the refresh fails (no network, say) while the session goes on and the old token
-        still has life, the old one is returned; otherwise the failure is raised.
+        """A valid ID token, refreshed first if it is expired or close to expiry (after a
+        :meth:`restore` under way). If the refresh fails (no network, say) while the session goes
+        on and the old token still has life, the old one is returned; else the failure is raised.
         """
-        if self._id_token is not None and not self._due():
-            return self._id_token
+        if self._id_token is None and self._restoring.locked():
+            async with self._restoring:
+                pass
+        if (fresh := self._id_token) is not None and not self._due():
+            return fresh
         try:
             return await self.force_refresh(self._id_token)
         except (NetworkError, ProtocolError, AuthError):

@@ -8,9 +8,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from yarl import URL
-
 from desktop_chat.client.errors import (
     ClientError,
     NetworkError,
@@ -31,7 +28,9 @@ from desktop_chat.core.paths import Path, join
 from desktop_chat.core.query import Query
 from desktop_chat.core.values import Node
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (aiohttp loads with the first request)
+    import aiohttp
+
     from desktop_chat.client.rtdb import Database
 
 __all__ = ["StreamEvent", "StreamStats", "Subscription"]
@@ -253,6 +252,9 @@ class Subscription:
 
     async def _open(self, token: str | None) -> aiohttp.ClientResponse:
         """GET the stream, following redirects by hand so the credentials stay in the query."""
+        import aiohttp
+        from yarl import URL
+
         params = dict(self.params)
         if token is not None:
             params["auth"] = token
@@ -283,6 +285,8 @@ class Subscription:
         raise ProtocolError(f"more than {self.max_redirects} redirects")
 
     async def _connect_and_read(self) -> None:
+        import aiohttp
+
         self._delivering = False
         tokens = self.database.tokens
         token: str | None = None

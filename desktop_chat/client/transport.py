@@ -11,14 +11,16 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import orjson
-from multidict import CIMultiDictProxy
-from yarl import URL
 
 from desktop_chat.client.errors import InvalidRequestError, NetworkError, ProtocolError
+
+if TYPE_CHECKING:  # aiohttp loads with the first request: the window paints before it
+    import aiohttp
+    from multidict import CIMultiDictProxy
+    from yarl import URL
 
 __all__ = [
     "Answer",
@@ -226,15 +228,28 @@ class Http:
     ) -> None:
         self._session = session
         self._owned = session is None
-        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._timeouts = (timeout, connect_timeout)
+        self._timeout: aiohttp.ClientTimeout | None = None
         self.connect_timeout = connect_timeout
         self.clock = ServerClock()
         """The server's clock, learnt from every answer."""
 
     @property
+    def timeout(self) -> aiohttp.ClientTimeout:
+        """A request's limits: in all, and to connect."""
+        if self._timeout is None:
+            import aiohttp
+
+            total, connect = self._timeouts
+            self._timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect)
+        return self._timeout
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         """The session, made on first use (inside the running event loop)."""
         if self._session is None or self._session.closed:
+            import aiohttp
+
             if not self._owned and self._session is not None:
                 raise NetworkError("the borrowed HTTP session is closed")
             self._session = aiohttp.ClientSession(
@@ -254,6 +269,8 @@ class Http:
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """Send one request and read the whole answer; network trouble is a NetworkError."""
+        import aiohttp
+
         all_headers = dict(headers or {})
         if body is not None:
             all_headers.setdefault("Content-Type", "application/json")

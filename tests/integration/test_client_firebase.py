@@ -124,7 +124,10 @@ def test_auth_sign_up_in_refresh_lookup_update_and_errors(ruled: ServerProcess) 
             assert (await auth.update_profile(photo_url=None)).photo_url is None
             assert "photoUrl" not in await auth.lookup()
 
-            restored = await other.restore(ann.uid)  # from the stored refresh token
+            restoring = asyncio.create_task(other.restore(ann.uid))  # the stored refresh token
+            await asyncio.sleep(0)  # under way: a token asked for now waits for it
+            assert decode(await other.token())[1]["sub"] == ann.uid
+            restored = await restoring
             assert restored is not None and restored.display_name == "Ann B"
             again = await other.sign_in("ann@example.com", PASSWORD)
             assert again.uid == ann.uid and again.display_name == "Ann B"

@@ -1,25 +1,45 @@
-"""The history list: stays at the bottom, pages upwards at the top, "New messages ↓", menus."""
+"""The history list: follows the bottom, pages older history, "New messages ↓", menus, links."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QPushButton, QWidget
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QDesktopServices,
+    QGuiApplication,
+    QHelpEvent,
+    QMouseEvent,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QMenu,
+    QPushButton,
+    QStyleOptionViewItem,
+    QToolTip,
+    QWidget,
+)
 
+from desktop_chat.core.links import Link, find_links
 from desktop_chat.core.model import EDIT_WINDOW_MS, DeliveryState, Message, MessageType
 from desktop_chat.ui.formatting import now_ms
-from desktop_chat.ui.indicators import find_links
+from desktop_chat.ui.message_delegate import MessageDelegate
 from desktop_chat.ui.message_model import MessageListModel, MessageRoles
 from desktop_chat.ui.theme import ACCENT
 
-__all__ = ["BOTTOM_SLACK", "EDIT_WINDOW_MS", "HistoryView", "message_actions"]
+__all__ = ["BOTTOM_SLACK", "EDIT_WINDOW_MS", "HistoryView", "UrlOpener", "message_actions"]
 
 log = logging.getLogger("desktop_chat.ui")
 
 BOTTOM_SLACK = 24
 """Pixels from the bottom that still count as "at the bottom"."""
+UrlOpener = Callable[[QUrl], object]
+"""What opens a clicked link (``QDesktopServices.openUrl``; tests capture the URL instead)."""
+_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
 def message_actions(message: Message, me: str | None, state: DeliveryState | None) -> list[str]:
@@ -42,12 +62,26 @@ def message_actions(message: Message, me: str | None, state: DeliveryState | Non
 class HistoryView(QListView):
     """A conversation's messages, oldest at the top. Follows new messages while the user is
     at the bottom; otherwise a "New messages ↓" pill appears. Reaching the top asks the model
-    for older history (and keeps what was on screen in place when it arrives)."""
+    for older history (and keeps what was on screen in place when it arrives).
+
+    Links the :class:`MessageDelegate` underlines open with a click (*open_url*, by default
+    ``QDesktopServices.openUrl``), show a pointing hand and their URL when hovered, and add
+    "Open link" / "Copy link" to the menu when right-clicked."""
 
     messageAction = Signal(str, object)
 
-    def __init__(self, model: MessageListModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model: MessageListModel,
+        parent: QWidget | None = None,
+        *,
+        open_url: UrlOpener | None = None,
+    ) -> None:
         super().__init__(parent)
+        self.open_url: UrlOpener = open_url or QDesktopServices.openUrl
+        """Opens a clicked link (replace it to capture URLs instead of opening a browser)."""
+        self._pressed: tuple[int, Link] | None = None  # the link a left press went down on
+        self._menu_link: Link | None = None  # the link right-clicked (not the menu key's)
         self.loading = False
         """True while the conversation is being read: no paging then."""
         self.stick = True
@@ -64,6 +98,8 @@ class HistoryView(QListView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setFrameShape(QListView.Shape.NoFrame)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setMouseTracking(True)  # hovering a link changes the cursor
+        self.viewport().setMouseTracking(True)
         self.setModel(model)
         self.history = model
         model.fetch_allowed = self.at_top
@@ -185,19 +221,22 @@ class HistoryView(QListView):
     # the message menu ----------------------------------------------------------------------
     def _context_menu(self, pos: QPoint) -> None:
         index = self.indexAt(pos)
-        if not index.isValid():
+        link, self._menu_link = self._menu_link, None
+        if not index.isValid():  # the keyboard's menu key: the current message
             index = self.currentIndex()
             pos = self.visualRect(index).center()
         message = index.data(MessageRoles.Message) if index.isValid() else None
         if not isinstance(message, Message):
             return
-        menu = self.build_menu(message)
+        menu = self.build_menu(message, link)
         if not menu.isEmpty():
             menu.exec(self.viewport().mapToGlobal(pos))
         menu.deleteLater()
 
-    def build_menu(self, message: Message) -> QMenu:
-        """The context menu of *message*: its actions, then its web links to open."""
+    def build_menu(self, message: Message, link: Link | None = None) -> QMenu:
+        """The context menu of *message*: its actions, then, right-clicked on *link*, "Open
+        link" and "Copy link" (for an e-mail address: "Send email", "Copy email address"),
+        else up to three of its links to open."""
         menu = QMenu(self)
         menu.setAccessibleName("Message actions")
         state = self.history.delivery(message)
@@ -206,11 +245,78 @@ class HistoryView(QListView):
             action.triggered.connect(
                 lambda _=False, n=name, m=message: self.messageAction.emit(n, m)
             )
-        links = [] if message.deleted else find_links(message.text or "")[:3]
+        if message.deleted:
+            return menu
+        if link is not None:
+            menu.addSeparator()
+            url, email = link.url, link.email
+            opened = menu.addAction("Send email" if email else "Open link")
+            opened.triggered.connect(lambda _=False, u=url: self.open_link(u))
+            copied = menu.addAction("Copy email address" if email else "Copy link")
+            text = url.partition(":")[2] if email else url
+            copied.triggered.connect(lambda _=False, t=text: QGuiApplication.clipboard().setText(t))
+            return menu
+        links = list({k.url: k for k in find_links(message.text or "")}.values())[:3]
         if links:
             menu.addSeparator()
-        for url in links:
-            label = url if len(url) <= 48 else url[:45] + "…"
-            action = menu.addAction(f"Open {label}")
-            action.triggered.connect(lambda _=False, u=url: QDesktopServices.openUrl(QUrl(u)))
+        for each in links:
+            shown = each.url.partition(":")[2] if each.email else each.url
+            label = shown if len(shown) <= 48 else shown[:45] + "…"
+            action = menu.addAction(f"{'Email' if each.email else 'Open'} {label}")
+            action.triggered.connect(lambda _=False, u=each.url: self.open_link(u))
         return menu
+
+    # links ---------------------------------------------------------------------------------
+    def link_at(self, pos: QPoint) -> Link | None:
+        """The link painted at *pos* (viewport coordinates), if any."""
+        index = self.indexAt(pos)
+        delegate = self.itemDelegateForIndex(index) if index.isValid() else None
+        if not isinstance(delegate, MessageDelegate):
+            return None
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        option.rect = self.visualRect(index)
+        return delegate.link_at(option, index, pos)
+
+    def open_link(self, url: str) -> None:
+        """Open *url*, a link found in a message (http, https or mailto, nothing else)."""
+        qurl = QUrl(url)
+        if not qurl.isValid() or qurl.scheme().lower() not in _SCHEMES:
+            log.warning("not opening a link that is not a web or e-mail address")
+            return
+        self.open_url(qurl)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        pos = event.position().toPoint()
+        link = self.link_at(pos) if event.button() == Qt.MouseButton.LeftButton else None
+        self._pressed = (self.indexAt(pos).row(), link) if link is not None else None
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        pressed, self._pressed = self._pressed, None
+        super().mouseReleaseEvent(event)
+        if pressed is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = event.position().toPoint()
+        if (self.indexAt(pos).row(), self.link_at(pos)) == pressed:  # released where pressed
+            self.open_link(pressed[1].url)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        super().mouseMoveEvent(event)
+        if self.link_at(event.position().toPoint()) is not None:
+            self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
+        else:
+            self.viewport().unsetCursor()
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Leave:
+            self.viewport().unsetCursor()
+        elif event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent):
+            # A right click (the keyboard's menu key goes to the view, not its viewport).
+            self._menu_link = self.link_at(event.pos())
+        elif event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            link = self.link_at(event.pos())
+            if link is not None:  # the address itself ("www." opens as https://...)
+                QToolTip.showText(event.globalPos(), link.url, self.viewport())
+                return True
+        return super().viewportEvent(event)

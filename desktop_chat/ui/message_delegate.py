@@ -6,31 +6,34 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from PySide6.QtCore import (
     QAbstractItemModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QPointF,
     QRectF,
     QSize,
     Qt,
     SignalInstance,
 )
-from PySide6.QtGui import (
-    QColor,
-    QFont,
-    QFontMetricsF,
-    QPainter,
-    QTextLayout,
-    QTextOption,
-)
+from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QAbstractScrollArea, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from desktop_chat.core.links import Link
 from desktop_chat.core.model import DeliveryState, Message, MessageType
 from desktop_chat.ui.avatars import LruCache
+from desktop_chat.ui.bubble_layout import (
+    Bubble,
+    Fonts,
+    bubble_links,
+    link_colour,
+    link_formats,
+    link_under,
+    text_layout,
+)
 from desktop_chat.ui.formatting import bubble_header, bubble_meta, bubble_text, is_rtl
 from desktop_chat.ui.message_model import MessageListModel, MessageRoles, RowData
 from desktop_chat.ui.theme import (
@@ -40,7 +43,6 @@ from desktop_chat.ui.theme import (
     draw_delivery,
     draw_pill,
     rounded_path,
-    scaled_font,
 )
 
 __all__ = ["MessageDelegate"]
@@ -52,63 +54,24 @@ _S = SIZES
 _FALLBACK_WIDTH = 480
 
 
-@dataclass(slots=True)
-class _Bubble:
-    """One message laid out at one width: the text layout and the bubble's geometry."""
-
-    width: int  # the available row width this was made for
-    version: int
-    layout: QTextLayout
-    header: str
-    meta_inline: bool
-    size: QSize  # the bubble itself, paddings included
-
-
-class _Fonts:
-    """The fonts and metrics of one base font."""
-
-    def __init__(self, base: QFont) -> None:
-        self.base = QFont(base)
-        self.italic = QFont(base)
-        self.italic.setItalic(True)
-        self.small = scaled_font(base, _S.small_font)
-        self.header = scaled_font(base, _S.small_font, bold=True)
-        self.fm = QFontMetricsF(self.base)
-        self.small_fm = QFontMetricsF(self.small)
-        self.header_fm = QFontMetricsF(self.header)
-        self.tick_h = self.small_fm.ascent() * 0.9
-        self.tick_w = self.tick_h * 1.55
-        self.char_w = self.fm.maxWidth()
-        # The room kept for the time (digits are as wide as "00:00" in nearly every font).
-        clock_w = max(self.small_fm.horizontalAdvance(f"{d}{d}:{d}{d}") for d in "0123456789")
-        edited_w = self.small_fm.horizontalAdvance("edited  ")
-        tick_w = _S.meta_gap / 2 + self.tick_w
-        self.meta_w = {
-            (own, edited): clock_w + (edited_w if edited else 0) + (tick_w if own else 0)
-            for own in (False, True)
-            for edited in (False, True)
-        }
-        self.day_h = math.ceil(2 * _S.separator_margin + self.small_fm.height())
-        self.day_h += 2 * _S.separator_padding_v
-
-
 class MessageDelegate(QStyledItemDelegate):
     """Paints a :class:`MessageListModel` row: day separator, bubble, text, time, ticks.
 
     Layouts are cached by message id for one (width, version) in a bounded LRU. ``sizeHint``
     never lays text out: a row never painted gets an estimate from font metrics (exact for a
     one-line message); painting lays it out, and if the height differs the view is told with
-    ``sizeHintChanged``, as it is when the available width changes."""
+    ``sizeHintChanged``, as it is when the available width changes. Links in the text are
+    underlined in the theme's link colour (:meth:`link_at` finds the one under the mouse)."""
 
     def __init__(self, parent: QObject | None = None, *, capacity: int = 400) -> None:
         super().__init__(parent)
         self.layout_count = 0
         """QTextLayouts made so far (tests count them)."""
-        self._layouts: LruCache[str, _Bubble] = LruCache(capacity)
+        self._layouts: LruCache[str, Bubble] = LruCache(capacity)
         # (width, version, bubble height) last given to the view, for every row it sized:
         # as many as the model has rows (dropped with them), so one layout pass fits.
         self._sizes: dict[str, tuple[int, int, int]] = {}
-        self._fonts: _Fonts | None = None
+        self._fonts: Fonts | None = None
         self._model: QAbstractItemModel | None = None
         self._painted_width = -1  # the row width of the last paint
         self._width_of = (-1, _FALLBACK_WIDTH)  # (view width, row width) last computed
@@ -158,9 +121,9 @@ class MessageDelegate(QStyledItemDelegate):
         self._rows_removed(QModelIndex(), top.row(), bottom.row())
 
     # geometry ----------------------------------------------------------------------------
-    def _fonts_for(self, font: QFont) -> _Fonts:
+    def _fonts_for(self, font: QFont) -> Fonts:
         if self._fonts is None or self._fonts.base != font:
-            self._fonts = _Fonts(font)
+            self._fonts = Fonts(font)
             self.clear()
         return self._fonts
 
@@ -187,34 +150,23 @@ class MessageDelegate(QStyledItemDelegate):
         return bubble, max(24, bubble - 2 * _S.bubble_padding_h)
 
     @staticmethod
-    def _meta_width(fonts: _Fonts, message: Message, own: bool) -> float:
+    def _meta_width(fonts: Fonts, message: Message, own: bool) -> float:
         return fonts.meta_w[own, message.edited_at is not None and not message.deleted]
 
-    def _lay_out(self, fonts: _Fonts, row: RowData, width: int) -> _Bubble:
+    def _lay_out(self, fonts: Fonts, row: RowData, width: int) -> Bubble:
         message, own = row.message, row.own
         system = message.type is MessageType.SYSTEM
         text = bubble_text(message)
         _, max_text = self._limits(width)
         font = fonts.italic if message.deleted or system else fonts.base
-        layout = QTextLayout(text, fonts.small if system else font)
-        self.layout_count += 1
-        option = QTextOption()
-        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        links = () if message.deleted or system else bubble_links(text)
+        theme = current_theme() if links else None
+        formats = link_formats(links, link_colour(theme, own)) if theme is not None else []
         rtl = is_rtl(text)
-        option.setTextDirection(
-            Qt.LayoutDirection.RightToLeft if rtl else Qt.LayoutDirection.LeftToRight
+        layout, lines, y = text_layout(
+            text, fonts.small if system else font, max_text, rtl=rtl, formats=formats
         )
-        option.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute)
-        layout.setTextOption(option)
-        layout.setCacheEnabled(True)
-        lines, y = [], 0.0
-        layout.beginLayout()
-        while (line := layout.createLine()).isValid():
-            line.setLineWidth(max_text)
-            line.setPosition(QPointF(0, y))
-            y += line.height()
-            lines.append(line)
-        layout.endLayout()
+        self.layout_count += 1
         widest = max((line.naturalTextWidth() for line in lines), default=0.0)
         header = bubble_header(message)
         if header:
@@ -230,15 +182,15 @@ class MessageDelegate(QStyledItemDelegate):
             line.setPosition(QPointF(max(0.0, offset), line.y()))
         height = self._bubble_height(fonts, header, y, inline or system)
         size = QSize(inner_w + 2 * _S.bubble_padding_h, height)
-        return _Bubble(width, row.version, layout, header, inline, size)
+        return Bubble(width, row.version, layout, header, inline, size, links, theme)
 
     @staticmethod
-    def _bubble_height(fonts: _Fonts, header: str, text_h: float, inline: bool) -> int:
-        header_h = fonts.header_fm.height() + 2 if header else 0.0
+    def _bubble_height(fonts: Fonts, header: str, text_h: float, inline: bool) -> int:
+        header_h = fonts.header_height(header)
         meta_h = 0.0 if inline else fonts.small_fm.height()
         return math.ceil(header_h + text_h + meta_h + 2 * _S.bubble_padding_v)
 
-    def _estimate(self, fonts: _Fonts, row: RowData, width: int) -> int:
+    def _estimate(self, fonts: Fonts, row: RowData, width: int) -> int:
         """The bubble height without laying out: exact for one-line messages."""
         message = row.message
         system = message.type is MessageType.SYSTEM
@@ -270,7 +222,7 @@ class MessageDelegate(QStyledItemDelegate):
         except IndexError:
             return None
 
-    def _row_height(self, fonts: _Fonts, day_break: object, bubble_h: int) -> int:
+    def _row_height(self, fonts: Fonts, day_break: object, bubble_h: int) -> int:
         return bubble_h + 2 * _S.bubble_gap + (fonts.day_h if day_break else 0)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
@@ -300,17 +252,22 @@ class MessageDelegate(QStyledItemDelegate):
         self._sizes[mid] = (width, version, height)
         return QSize(width, self._row_height(fonts, row.day_break, height))
 
-    def bubble(self, option: QStyleOptionViewItem, index: _Index) -> _Bubble | None:  # tests
+    def bubble(self, option: QStyleOptionViewItem, index: _Index) -> Bubble | None:  # tests
         """The laid-out bubble of *index* at *option*'s width (laid out now if needed)."""
         row = self._row(index)
         if row is None:
             return None
         return self._bubble(self._fonts_for(option.font), row, self._width(option))
 
-    def _bubble(self, fonts: _Fonts, row: RowData, width: int) -> _Bubble:
+    def _bubble(self, fonts: Fonts, row: RowData, width: int) -> Bubble:
         mid = row.message.id
         bubble = self._layouts.get(mid)
-        if bubble is None or bubble.width != width or bubble.version != row.version:
+        if (
+            bubble is None
+            or bubble.width != width
+            or bubble.version != row.version
+            or (bubble.theme is not None and bubble.theme is not current_theme())
+        ):  # links keep their theme's colour in the layout: another theme lays out again
             bubble = self._lay_out(fonts, row, width)
             self._layouts.put(mid, bubble)
         return bubble
@@ -337,34 +294,53 @@ class MessageDelegate(QStyledItemDelegate):
         rect = QRectF(option.rect)
         if option.state & QStyle.StateFlag.State_Selected:
             painter.fillRect(rect, QColor(theme.selected))
-        top = rect.top() + _S.bubble_gap
         if row.day_break:
-            centre = QPointF(rect.center().x(), top + _S.separator_margin)
+            centre = QPointF(rect.center().x(), rect.top() + _S.bubble_gap + _S.separator_margin)
             draw_pill(painter, centre, row.day_break, fonts.small, theme)
-            top += fonts.day_h
-        self._paint_bubble(painter, fonts, theme, rect, top, row, bubble)
+        self._paint_bubble(painter, fonts, theme, self._box(fonts, rect, row, bubble), row, bubble)
         painter.restore()
+
+    @staticmethod
+    def _box(fonts: Fonts, rect: QRectF, row: RowData, bubble: Bubble) -> QRectF:
+        """Where *row*'s bubble goes in the row's *rect* (painting and hit testing agree)."""
+        top = rect.top() + _S.bubble_gap + (fonts.day_h if row.day_break else 0)
+        size = bubble.size
+        if row.message.type is MessageType.SYSTEM:
+            left = rect.center().x() - size.width() / 2
+        elif row.own:
+            left = rect.right() + 1 - _S.margin - size.width()
+        else:
+            left = rect.left() + _S.margin
+        return QRectF(left, top, size.width(), size.height())
+
+    def link_at(
+        self, option: QStyleOptionViewItem, index: _Index, pos: QPoint | QPointF
+    ) -> Link | None:
+        """The link painted at *pos* (the coordinates of ``option.rect``, the row's rect) in
+        row *index*; its offsets are UTF-16 ones of the row's laid-out text."""
+        row = self._row(index)
+        if row is None:
+            return None
+        fonts = self._fonts_for(option.font)
+        bubble = self._bubble(fonts, row, self._width(option))
+        if not bubble.links:
+            return None
+        box = self._box(fonts, QRectF(option.rect), row, bubble)
+        x = box.left() + _S.bubble_padding_h
+        y = box.top() + _S.bubble_padding_v + fonts.header_height(bubble.header)
+        return link_under(bubble, QPointF(pos) - QPointF(x, y))
 
     def _paint_bubble(
         self,
         painter: QPainter,
-        fonts: _Fonts,
+        fonts: Fonts,
         theme: Theme,
-        rect: QRectF,
-        top: float,
+        box: QRectF,
         row: RowData,
-        bubble: _Bubble,
+        bubble: Bubble,
     ) -> None:
         message, own = row.message, row.own
         system = message.type is MessageType.SYSTEM
-        size = bubble.size
-        if system:
-            left = rect.center().x() - size.width() / 2
-        elif own:
-            left = rect.right() + 1 - _S.margin - size.width()
-        else:
-            left = rect.left() + _S.margin
-        box = QRectF(left, top, size.width(), size.height())
         fill = theme.separator if system else theme.own_bubble if own else theme.other_bubble
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(fill))
@@ -377,7 +353,7 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setFont(fonts.header)
             painter.setPen(text_colour)
             painter.drawText(QPointF(x, y + fonts.header_fm.ascent()), bubble.header)
-            y += fonts.header_fm.height() + 2
+            y += fonts.header_height(bubble.header)
         painter.setPen(secondary if message.deleted or system else text_colour)
         bubble.layout.draw(painter, QPointF(x, y))
         if system:

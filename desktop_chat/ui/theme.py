@@ -62,6 +62,8 @@ class Theme:
     other_bubble: str
     other_text: str
     other_secondary: str
+    own_link: str  # links in my bubbles (underlined too)
+    other_link: str  # links in the other person's bubbles
     separator: str
     separator_text: str
     online: str
@@ -93,6 +95,8 @@ LIGHT = Theme(
     other_bubble="#ECECF1",
     other_text="#17161C",
     other_secondary="#65646E",
+    own_link="#9EEBFF",
+    other_link=ACCENT,
     separator="#E4E3EC",
     separator_text="#4D4C57",
     online="#22A559",
@@ -120,6 +124,8 @@ DARK = Theme(
     other_bubble="#373742",
     other_text="#ECEBF2",
     other_secondary="#B0AFBB",
+    own_link="#9EEBFF",
+    other_link="#B8ADFF",
     separator="#2C2C35",
     separator_text="#C3C2CC",
     online="#2FC26B",

@@ -19,6 +19,7 @@ from desktop_chat.ui import theme
 from desktop_chat.ui.avatars import AvatarCache
 from desktop_chat.ui.conversation_delegate import ConversationDelegate, paint_empty
 from desktop_chat.ui.conversation_model import ConversationListModel
+from desktop_chat.ui.history_view import HistoryView
 from desktop_chat.ui.message_delegate import MessageDelegate
 from desktop_chat.ui.message_model import MessageListModel
 from desktop_chat.ui.theme import DARK, LIGHT, apply_theme
@@ -256,3 +257,46 @@ def test_message_history(name: str, width: int, qtbot: QtBot, themed: None) -> N
     for above, below in itertools.pairwise(rects):
         assert below.top() == above.bottom() + 1
     assert view.indexAt(QPoint(5, rects[-1].center().y())).row() == model.rowCount() - 1
+
+
+LINK_TEXTS = [
+    ("bob", "The course page is https://example.com/python/recursion (chapter 4)."),
+    ("alice", "Thanks! Slides: www.example.org/slides?week=3, questions to ann.lee@example.com"),
+    ("bob", '<a href="https://evil.example">https://good.example</a> stays <b>text</b>'),
+    ("alice", "🎉🎉 https://example.com/🐍-tips"),
+    ("bob", "שלום! הקישור: https://example.co.il/lesson תודה"),
+]
+
+
+@pytest.mark.parametrize("name", ["light", "dark"])
+def test_links_in_the_history(name: str, qtbot: QtBot, themed: None) -> None:
+    apply_theme(QApplication.instance(), THEMES[name])  # type: ignore[arg-type]
+    model = MessageListModel("alice", now=lambda: NOW)
+    at = int(datetime(2025, 3, 14, 10, 0).timestamp() * 1000)
+    model.reset_to(
+        CID,
+        [
+            Message(
+                f"l{n}",
+                CID,
+                who,
+                "bob" if who == "alice" else "alice",
+                text,
+                at + n * MIN,
+                n != 1,
+                MessageType.TEXT,
+            )
+            for n, (who, text) in enumerate(LINK_TEXTS)
+        ],
+    )
+    view = HistoryView(model, open_url=lambda _url: None)
+    qtbot.addWidget(view)
+    view.setItemDelegate(MessageDelegate(view))
+    view.resize(460, 420)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(150)
+    view.scrollToTop()
+    shoot(qtbot, view, f"messages-links-{name}")
+    if name == "light":
+        shoot_2x(view, "messages-links-light@2x")

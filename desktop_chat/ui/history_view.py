@@ -37,6 +37,9 @@ log = logging.getLogger("desktop_chat.ui")
 
 BOTTOM_SLACK = 24
 """Pixels from the bottom that still count as "at the bottom"."""
+KEEP_ROWS = 200
+"""Rows kept while following a busy conversation (QListView lays out every row on each
+insert); half as many again arrive before the oldest are let go of (paging brings them back)."""
 UrlOpener = Callable[[QUrl], object]
 """What opens a clicked link (``QDesktopServices.openUrl``; tests capture the URL instead)."""
 _SCHEMES = frozenset({"http", "https", "mailto"})
@@ -103,6 +106,7 @@ class HistoryView(QListView):
         self.setModel(model)
         self.history = model
         model.fetch_allowed = self.at_top
+        model.keep_latest = lambda: KEEP_ROWS if self.stick else None
         self.pill = QPushButton("New messages ↓", self)
         self.pill.setAccessibleName("New messages, scroll down")
         self.pill.setCursor(Qt.CursorShape.PointingHandCursor)

@@ -80,6 +80,9 @@ class MessageListModel(QAbstractListModel):
         self.other_name = ""
         """The other participant's name, for screen readers ("Ann, 14:05: ...")."""
         self.fetch_allowed: Callable[[], bool] | None = None
+        self.keep_latest: Callable[[], int | None] | None = None
+        """How many rows to keep while new ones arrive at the end (None: all); see
+        :meth:`let_go_of_oldest`. The view says: a number while it follows the newest."""
         self._fetch_older = fetch_older
         self._now = now
         self._cid: str | None = None
@@ -241,6 +244,9 @@ class MessageListModel(QAbstractListModel):
         self._messages[message.id] = message
         self.endInsertRows()
         self._breaks_changed(before)
+        keep = self.keep_latest() if self.keep_latest is not None else None
+        if keep is not None and row == len(self._keys) - 1 and len(self._keys) > keep * 3 // 2:
+            self.let_go_of_oldest(keep)
 
     def change(self, message: Message) -> None:
         """A known message changed (edited, deleted, read, or its server timestamp): that row
@@ -320,6 +326,28 @@ class MessageListModel(QAbstractListModel):
         for mid, message in fresh.items():
             if mid not in self._messages:
                 self.add(message)
+
+    def let_go_of_oldest(self, keep: int) -> int:
+        """Keep only the newest *keep* rows (one remove at the top): a view following a busy
+        conversation lays out every row on each insert, so rows scrolled far away are let go
+        of (paging brings them back). Not while a page is being fetched: it would leave a
+        gap. How many rows went."""
+        count = len(self._keys) - keep
+        if count <= 0 or self._fetching:
+            return 0
+        self.beginRemoveRows(QModelIndex(), 0, count - 1)
+        gone = self._keys[:count]
+        del self._keys[:count]
+        for _, mid in gone:
+            del self._messages[mid]
+            self._delivery.pop(mid, None)
+            self._versions.pop(mid, None)
+        self._at_beginning = False
+        self.endRemoveRows()
+        if self._keys:  # the new first row always starts a day
+            first = self.index(0)
+            self.dataChanged.emit(first, first, [int(MessageRoles.DayBreak)])
+        return count
 
     # paging ------------------------------------------------------------------------------
     def canFetchMore(self, parent: _Index) -> bool:

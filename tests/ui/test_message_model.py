@@ -268,3 +268,25 @@ def test_a_hundred_thousand_rows_stay_exact(qtmodeltester: ModelTester) -> None:
     assert timestamps == sorted(timestamps)
     assert model.rowCount() == 100_500
     assert model.row_of("m050000") == ids(model).index("m050000")
+
+
+def test_letting_go_of_the_oldest_rows_is_one_remove_at_the_top(
+    model: MessageListModel, fetches: Fetches, qtmodeltester: ModelTester
+) -> None:
+    model.finish_fetch(0)
+    assert model.at_beginning
+    model.set_delivery("m000001", DeliveryState.SENT)
+    events = Recorder(model)
+    assert model.let_go_of_oldest(4) == 6
+    assert events.take() == [("removed", 0, 5), ("changed", 0, 0, [MessageRoles.DayBreak])]
+    assert ids(model) == [f"m{n:06d}" for n in range(6, 10)]
+    assert model.row_of("m000001") is None and model.row_of("m000009") == 3
+    assert not model.at_beginning and model.canFetchMore(QModelIndex())  # paging brings them
+    assert model.day_break(0)  # the new first row starts a day
+    assert model.let_go_of_oldest(10) == 0 and events.take() == []
+    model.fetchMore(QModelIndex())
+    assert fetches.calls == ["m000006"]
+    assert model.let_go_of_oldest(1) == 0  # not while a page is on its way: no gap
+    model.prepend([msg(n, DAY1 + n * 60_000) for n in range(6)])
+    assert ids(model) == [f"m{n:06d}" for n in range(10)]
+    qtmodeltester.check(model)

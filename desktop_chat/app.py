@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from desktop_chat.client.embedded import EmbeddedServer
     from desktop_chat.client.profiles import Profile, SessionTokenStore
     from desktop_chat.ui.bridge import ChatBridge
+    from desktop_chat.ui.sign_in_window import SignInWindow
     from desktop_chat.ui.single_instance import SingleInstance
 
 log = logging.getLogger("desktop_chat.ui")
@@ -83,6 +84,7 @@ class DesktopApp:
         self.clients: list[ChatClient] = []
         self.bridges: list[ChatBridge] = []
         self.windows: list[QWidget] = []
+        self.tokens: dict[ChatClient, SessionTokenStore | None] = {}  # a sign-in's, by client
         self.error_box: QMessageBox | None = None
         from desktop_chat.client.transport import TaskTracker
 
@@ -165,6 +167,7 @@ class DesktopApp:
         tokens = SessionTokenStore(await open_token_store())
         client = await ChatClient.create(config, self.profile.client_dir, token_store=tokens)
         self.clients.append(client)
+        self.tokens[client] = tokens
         restored: User | None = None
         if await tokens.has_session(client.uid):
             assert client.uid is not None
@@ -191,15 +194,19 @@ class DesktopApp:
         self.server = EmbeddedServer(self.profile.server_dir, server_args=self.server_args)
         return await self.server.start()
 
-    def _ask_sign_in(self, client: ChatClient, tokens: SessionTokenStore | None) -> None:
+    def _ask_sign_in(
+        self, client: ChatClient, tokens: SessionTokenStore | None, email: str | None = None
+    ) -> SignInWindow:
         from desktop_chat.ui.sign_in_window import SignInWindow
 
         window = SignInWindow(client, tokens)
+        window.email.setText(email or "")
         window.signedIn.connect(
             lambda _profile: self.spawn(self._signed_in(client, window), "open")
         )
         self.windows.append(window)
         window.show()
+        return window
 
     async def _signed_in(self, client: ChatClient, sign_in: QWidget) -> None:
         await client.start()
@@ -221,7 +228,29 @@ class DesktopApp:
         start = getattr(window, "start", None)  # MainWindow reads the list once it shows
         if callable(start):
             start()
+        requested = getattr(window, "signOutRequested", None)  # MainWindow's account menu
+        if requested is not None:
+            requested.connect(lambda: self.sign_out(client, bridge, window))
         return window
+
+    def sign_out(self, client: ChatClient, bridge: ChatBridge, window: QWidget) -> None:
+        """Sign *window*'s account out: the sign-in window opens first (so the app does not
+        quit), held until the main window has closed, its bridge too, and the session ended."""
+        from desktop_chat.ui.account_menu import SIGNING_OUT, end_session
+
+        if window not in self.windows:
+            return  # signing out already
+        user = client.auth.user
+        email = user.email if user is not None else None
+        sign_in = self._ask_sign_in(client, self.tokens.get(client), email)
+        sign_in.hold(SIGNING_OUT)
+        self.windows.remove(window)
+        window.close()
+        window.deleteLater()
+        ending = self.spawn(end_session(client, bridge, sign_in), "sign out")
+        ending.add_done_callback(  # (until then, quitting closes the bridge too)
+            lambda _: self.bridges.remove(bridge) if bridge in self.bridges else None
+        )
 
     async def _start_demo(self) -> None:
         from desktop_chat.client.chat_client import ChatClient

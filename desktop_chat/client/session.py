@@ -138,7 +138,7 @@ class ClientSession:
         self.bus.hide = None
         self.cache = self.outbox = None
         self.merger = self.sender = self.blocks = None
-        self.uid = self.me = None
+        self.uid = self.me = self.selected = None  # (the next account follows none of this one's)
 
     async def sign_up(
         self, email: str, password: str, display_name: str, role: str = "student"

@@ -6,9 +6,8 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.client.chat_client import ChatClient
@@ -42,6 +41,9 @@ from desktop_chat.ui.bridge_data import (
     skill_from,
 )
 from desktop_chat.ui.formatting import set_server_offset
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["ChatBridge", "OpenedConversation", "SearchHit", "Skill", "human_error"]
 
@@ -271,6 +273,10 @@ class ChatBridge(QObject):
     def refresh_unsent(self) -> None:
         self._call(self.unsent_count(), "count the unsent messages", self.unsentCount.emit)
 
+    def count_unsent(self, done: Callable[[int | None], None]) -> None:
+        """*done* with how many messages wait to be sent (None if they cannot be counted)."""
+        self._call(self.unsent_count(), "count the unsent messages", done, lambda: done(None))
+
     # reads (synchronous) -------------------------------------------------------------------
     def presence(self, uid: str) -> PresenceChanged | None:
         return self.client.presence(uid)
@@ -336,6 +342,8 @@ class ChatBridge(QObject):
         """The bytes of a profile photo at *url* (b"" if it cannot be had)."""
         if not url.startswith(("http://", "https://")):
             return b""
+        import aiohttp  # (loaded with the first request, after the window painted)
+
         try:
             session = self._http()
             timeout = aiohttp.ClientTimeout(total=15)
@@ -349,6 +357,8 @@ class ChatBridge(QObject):
         return body if len(body) <= PHOTO_LIMIT else b""
 
     def _http(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         http = getattr(self.client.auth, "http", None)
         session = getattr(http, "session", None)
         if isinstance(session, aiohttp.ClientSession) and not session.closed:

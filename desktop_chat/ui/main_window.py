@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_chat.core.model import ConversationEntry, Message
+from desktop_chat.ui.account_menu import AccountButton
 from desktop_chat.ui.avatars import AvatarCache
 from desktop_chat.ui.bridge import ChatBridge, SearchHit, Skill
 from desktop_chat.ui.chat_view import ChatView
@@ -52,7 +54,11 @@ TIMES_REFRESH_MS = 60_000
 
 class MainWindow(QMainWindow):
     """Search, the conversation list and the Skills panel on the left; the open conversation
-    (or a skill's page) on the right; the connection state at the bottom."""
+    (or a skill's page) on the right; the connection state at the bottom; my account (and
+    Sign out) above the search."""
+
+    signOutRequested = Signal()
+    """The person confirmed Sign out (the app closes this window and ends the session)."""
 
     def __init__(
         self,
@@ -186,6 +192,10 @@ class MainWindow(QMainWindow):
         bridge.searchFinished.connect(self._search_finished)
         bridge.error.connect(self._error)
         bridge.resync.connect(lambda _reason: bridge.load_conversations())
+        # made last: first in the column, last in the focus chain (Shift+Tab from the search)
+        self.account = AccountButton(bridge, self.avatars, left)
+        self.account.signOutConfirmed.connect(self.signOutRequested)
+        left_layout.insertWidget(0, self.account)
 
     def start(self) -> None:
         """Show skeleton rows and read the conversation list."""

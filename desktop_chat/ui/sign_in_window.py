@@ -89,6 +89,7 @@ class SignInWindow(QWidget):
         self.client = client
         self.tokens = tokens
         self._task: asyncio.Task[None] | None = None
+        self._held = False
         self.setWindowTitle("Sign in - Desktop Chat")
         self.setMinimumWidth(380)
         self._build()
@@ -197,7 +198,21 @@ class SignInWindow(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._held or (self._task is not None and not self._task.done())
+
+    def hold(self, text: str) -> None:
+        """Lock the form, *text* on its button, until :meth:`release` (the app is still
+        signing the previous account out)."""
+        self._held = True
+        self._set_busy(True)
+        self.submit_button.setText(text)
+
+    def release(self) -> None:
+        """Unlock the form held by :meth:`hold`; the keyboard goes to the first empty field."""
+        self._held = False
+        self._set_busy(False)
+        self.email.setCursorPosition(0)  # a long address shows from its start
+        (self.password if self.email.text() else self.email).setFocus()
 
     def set_sign_up(self, sign_up: bool) -> None:
         self.tabs.setCurrentIndex(1 if sign_up else 0)

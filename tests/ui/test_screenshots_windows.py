@@ -1,4 +1,5 @@
-"""Screenshots of the main window (empty, loading and busy; light and dark) under build/."""
+"""Screenshots of the main window (empty, loading and busy, the account menu and the sign-out
+question; light and dark) under build/."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop_chat.client.chat_client import ChatClient
+from desktop_chat.ui.account_menu import SIGNING_OUT, SignOutDialog, signed_out_problem
 from desktop_chat.ui.bridge import ChatBridge
 from desktop_chat.ui.main_window import MainWindow
+from desktop_chat.ui.sign_in_window import SignInWindow
 from desktop_chat.ui.theme import DARK, LIGHT, Theme, apply_theme
 from tests.support.chat import FAST
 from tests.support.server import ServerProcess
@@ -184,3 +188,79 @@ def test_busy_window(
         window.close()
         run_on(qtbot, qloop, bridge.aclose())
         close_all(qtbot, qloop, ann, bob, cat, dan)
+
+
+def with_popup(window: MainWindow, popup: QWidget, *, modal: bool = False) -> QPixmap:
+    """*window* with *popup* (a menu, a dialog: windows of their own) painted where it shows;
+    a *modal* one framed, over the window dimmed (what the window manager would add)."""
+    shot = window.grab()
+    painter = QPainter(shot)
+    at = window.mapFromGlobal(popup.mapToGlobal(QPoint(0, 0)))
+    if modal:
+        painter.fillRect(shot.rect(), QColor(0, 0, 0, 70))
+        painter.setPen(QColor(window.palette().color(QPalette.ColorRole.Mid)))
+        painter.drawRect(QRect(at, popup.size()).adjusted(-1, -1, 0, 0))
+    painter.drawPixmap(at, popup.grab())
+    painter.end()
+    return shot
+
+
+def save(shot: QPixmap, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert shot.save(str(SHOTS / f"{name}.png"))
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_account_menu_and_sign_out_question(
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    chat_server: ServerProcess,
+    tmp_path: Path,
+    themed: None,
+    scheme: str,
+) -> None:
+    ann = run_on(qtbot, qloop, new_user(chat_server, tmp_path / "ann", "Ann Lee", "student"))
+    bridge, window = window_for(qtbot, ann, THEMES[scheme])
+    try:
+        window.start()
+        qtbot.waitUntil(window.empty.isVisible, timeout=LONG)
+        account = window.account
+        assert account.text() == "Ann Lee"
+        account.setFocus(Qt.FocusReason.TabFocusReason)
+        shoot(qtbot, window, f"account-focus-{scheme}")
+        menu = account.account_menu
+        menu.popup(account.mapToGlobal(account.rect().bottomLeft()))  # (exec would block)
+        qtbot.waitUntil(menu.isVisible, timeout=LONG)
+        qtbot.wait(150)
+        save(with_popup(window, menu), f"account-menu-{scheme}")
+        menu.hide()
+        email = ann.auth.user.email if ann.auth.user is not None else None
+        for unsent, name in [(0, "sign-out"), (2, "sign-out-waiting")]:
+            dialog = SignOutDialog(window, account.name, email, unsent)
+            dialog.open()
+            qtbot.waitUntil(dialog.isVisible, timeout=LONG)
+            size = dialog.size()  # centred over the window, as a window-modal dialog shows
+            dialog.move(
+                window.mapToGlobal(window.rect().center())
+                - QPoint(size.width() // 2, size.height() // 2)
+            )
+            qtbot.wait(150)
+            save(with_popup(window, dialog, modal=True), f"{name}-{scheme}")
+            dialog.reject()
+            dialog.deleteLater()
+        sign_in = SignInWindow(ann)  # what shows next: held while signing out, then ready
+        qtbot.addWidget(sign_in)
+        sign_in.email.setText(email or "")
+        sign_in.show()
+        sign_in.hold(SIGNING_OUT)
+        qtbot.wait(150)
+        save(sign_in.grab(), f"sign-in-signing-out-{scheme}")
+        sign_in.release()
+        sign_in.show_error(signed_out_problem(OSError("disk I/O error")))
+        qtbot.wait(150)
+        save(sign_in.grab(), f"sign-in-after-sign-out-{scheme}")
+        sign_in.close()
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())
+        close_all(qtbot, qloop, ann)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -11,7 +13,6 @@ from typing import Any, Literal
 
 import orjson
 import platformdirs
-from yarl import URL
 
 from desktop_chat.client.errors import ConfigError
 
@@ -64,22 +65,48 @@ def _emulator_host(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
-def _http_url(raw: str, what: str) -> URL:
+@dataclass(frozen=True, slots=True)
+class _HttpUrl:
+    """A checked http(s) URL with no path: what the config's URLs are made of."""
+
+    scheme: str
+    host: str
+    origin: str
+    """``scheme://host[:port]`` (the host IDNA-encoded, lower case)."""
+    query: dict[str, str]
+
+
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
+
+
+def _http_url(raw: str, what: str) -> _HttpUrl:
+    """Parse and check *raw* (the standard library's parser: yarl, which the requests use,
+    need not load before the first window shows)."""
     try:
-        url = URL(raw.strip())
-    except ValueError as exc:
+        parts = urllib.parse.urlsplit(raw.strip())
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii").lower()
+        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    except (ValueError, UnicodeError) as exc:
         raise ConfigError(f"{what} is not a URL: {raw!r}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
+    bracketed = parts.netloc.rpartition("@")[2].startswith("[")
+    valid_host = bracketed or _HOST.fullmatch(host) is not None
+    if parts.scheme.lower() not in ("http", "https") or not host or not valid_host:
         raise ConfigError(f"{what} must be an http(s) URL with a host, not {raw!r}")
-    if url.path not in ("", "/") or url.fragment:
+    if parts.path not in ("", "/") or parts.fragment:
         raise ConfigError(f"{what} must have no path: {raw!r}")
-    if set(url.query) - {"ns"}:
+    if set(query) - {"ns"}:
         raise ConfigError(f"{what} may only carry ?ns=NAMESPACE: {raw!r}")
-    return url
+    scheme = parts.scheme.lower()
+    shown = f"[{host}]" if bracketed else host
+    default = {"http": 80, "https": 443}[scheme]
+    origin = f"{scheme}://{shown}" + (f":{port}" if port is not None and port != default else "")
+    return _HttpUrl(scheme, host, origin, {k: v[-1] for k, v in query.items()})
 
 
-def _origin(url: URL) -> str:
-    return str(url.origin()).rstrip("/")
+def _origin(url: _HttpUrl) -> str:
+    return url.origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +246,7 @@ class BackendConfig:
             _http_url(self.socketio_url, "socketioURL")
 
     # URLs -------------------------------------------------------------------------------
-    def _server(self) -> URL:
+    def _server(self) -> _HttpUrl:
         if self.server_url is None:
             raise ConfigError("the embedded server has not been started (no server URL yet)")
         return _http_url(self.server_url, "serverURL")

@@ -7,7 +7,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -17,6 +18,9 @@ from desktop_chat.client.errors import ClientError
 from desktop_chat.core.model import Role, conversation_id
 from desktop_chat.core.paths import PushIdGenerator
 
+if TYPE_CHECKING:
+    from desktop_chat.client.chat_client import ChatClient
+
 __all__ = [
     "ACCOUNTS",
     "PROVIDER",
@@ -24,6 +28,7 @@ __all__ = [
     "STUDENT",
     "DemoAccount",
     "DemoError",
+    "demo_clients",
     "seed_demo",
 ]
 
@@ -307,6 +312,31 @@ async def seed_demo(
         await admin.patch(update)
     log.info("demo data ready (%s)", "written" if fresh else "slots topped up")
     return uids
+
+
+async def demo_clients(
+    config: BackendConfig,
+    secret: str,
+    directory: Callable[[str], Path],
+    clients: list[ChatClient],
+) -> list[tuple[DemoAccount, ChatClient]]:
+    """Seed the demo, then sign the student and the provider in, each on a ChatClient of its
+    own (in *directory(account.key)*, tokens in memory) and started. Each client joins
+    *clients* as soon as it exists, so that its owner closes it whatever happens next."""
+    from desktop_chat.client.chat_client import ChatClient
+    from desktop_chat.client.token_store import MemoryTokenStore
+
+    await seed_demo(config, secret)
+    signed_in: list[tuple[DemoAccount, ChatClient]] = []
+    for account in (STUDENT, PROVIDER):
+        client = await ChatClient.create(
+            config, directory(account.key), token_store=MemoryTokenStore()
+        )
+        clients.append(client)
+        await client.sign_in(account.email, account.password)
+        await client.start()
+        signed_in.append((account, client))
+    return signed_in
 
 
 def _booking(update: dict[str, Any], uids: dict[str, str], now: int) -> dict[str, Any]:

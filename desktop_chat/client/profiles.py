@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import hashlib
 import logging
@@ -13,7 +14,11 @@ from pathlib import Path
 import platformdirs
 
 from desktop_chat.client.errors import ConfigError
-from desktop_chat.client.token_store import MemoryTokenStore, RefreshTokenStore
+from desktop_chat.client.token_store import (
+    DeferredTokenStore,
+    MemoryTokenStore,
+    RefreshTokenStore,
+)
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -76,6 +81,11 @@ class Profile:
         """The ChatClient's data dir (the account caches and outboxes)."""
         return self.directory / "client"
 
+    @property
+    def session_marker(self) -> Path:
+        """Names the account whose session the keychain keeps (see SessionTokenStore)."""
+        return self.client_dir / "kept-session"
+
     def client_dir_for(self, part: str) -> Path:
         """A further client data dir, for a second account shown at once (``--demo``)."""
         return self.directory / f"client-{part}"
@@ -97,13 +107,17 @@ class SessionTokenStore:
 
     Turning :attr:`remember` off before signing in keeps that session's refresh token in
     this process's memory and deletes the account's keychain entry, so the next start asks
-    to sign in again.
+    to sign in again. With a *marker* file, the uid whose token the keychain keeps is noted
+    there too: the next start can show that account's cached chats before asking the keychain.
     """
 
-    def __init__(self, keychain: RefreshTokenStore, remember: bool = True) -> None:
+    def __init__(
+        self, keychain: RefreshTokenStore, remember: bool = True, marker: Path | None = None
+    ) -> None:
         self.keychain = keychain
         self.memory = MemoryTokenStore()
         self.remember = remember
+        self.marker = marker
         self._forgotten: set[str] = set()
 
     @property
@@ -115,11 +129,14 @@ class SessionTokenStore:
             self._forgotten.discard(account)
             await self.memory.delete(account)
             await self.keychain.save(account, token)
+            if not await self.kept(account):
+                await asyncio.to_thread(self._mark, account)
             return
         await self.memory.save(account, token)
         if account not in self._forgotten:
             self._forgotten.add(account)
             await self.keychain.delete(account)
+            await asyncio.to_thread(self._mark, None, account)
 
     async def load(self, account: str) -> str | None:
         token = await self.memory.load(account)
@@ -129,7 +146,39 @@ class SessionTokenStore:
 
     async def delete(self, account: str) -> None:
         await self.memory.delete(account)
+        await asyncio.to_thread(self._mark, None, account)
         await self.keychain.delete(account)
+
+    async def ready(self) -> None:
+        """Choose a lazily chosen keychain now: :attr:`persistent` is known from then on."""
+        if isinstance(self.keychain, DeferredTokenStore):
+            await self.keychain.opened()
+
+    async def kept(self, account: str | None) -> bool:
+        """Whether the marker says the keychain keeps *account*'s session (no keychain call)."""
+        if account is None or self.marker is None:
+            return False
+        return await asyncio.to_thread(self._marked) == account
+
+    def _marked(self) -> str | None:
+        assert self.marker is not None
+        try:
+            return self.marker.read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None  # no marker (or an unreadable one): ask the keychain
+
+    def _mark(self, account: str | None, unless_other: str | None = None) -> None:
+        """Note *account* in the marker (None: remove it, if it names *unless_other*)."""
+        if self.marker is None:
+            return
+        try:
+            if account is not None:
+                self.marker.parent.mkdir(parents=True, exist_ok=True)
+                self.marker.write_text(account, encoding="utf-8")
+            elif self._marked() == unless_other:
+                self.marker.unlink(missing_ok=True)
+        except OSError as exc:  # only a hint: the keychain decides
+            log.warning("cannot note the kept session in %s: %s", self.marker, exc)
 
     async def has_session(self, account: str | None) -> bool:
         """True when a refresh token for *account* is kept (so no sign-in is needed)."""

@@ -7,9 +7,7 @@ import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from yarl import URL
+from typing import TYPE_CHECKING, Any, Protocol
 
 from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.errors import (
@@ -25,6 +23,9 @@ from desktop_chat.core.errors import CoreError
 from desktop_chat.core.paths import Path, join, parse_path
 from desktop_chat.core.query import Query, parse_query
 from desktop_chat.core.values import normalize
+
+if TYPE_CHECKING:
+    from yarl import URL
 
 __all__ = ["MISSING", "Database", "QuerySpec", "StaticToken", "TokenSource"]
 
@@ -134,12 +135,16 @@ class Database:
         self.keepalive_timeout = keepalive_timeout
         self.backoff = backoff
         self.tasks = TaskTracker("database")
-        self._base = URL(config.database_base)
+        self._base: URL | None = None  # (yarl loads with the first request: start-up time)
         self._params = config.database_params
         self._subscriptions: set[Subscription] = set()
 
     def url(self, path: Path) -> URL:
         """``<base>/<path>.json``, each key percent-encoded."""
+        if self._base is None:
+            from yarl import URL
+
+            self._base = URL(self.config.database_base)
         url = self._base
         for key in path[:-1]:
             url = url / key

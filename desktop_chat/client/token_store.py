@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
+if TYPE_CHECKING:  # keyring loads when the keychain is first used (it costs start-up time)
+    from keyring.backend import KeyringBackend
 
 __all__ = [
     "SERVICE",
+    "DeferredTokenStore",
     "KeyringTokenStore",
     "MemoryTokenStore",
     "RefreshTokenStore",
@@ -65,6 +66,8 @@ class MemoryTokenStore:
 
 def keychain_usable(backend: KeyringBackend | None = None) -> bool:
     """False for keyring's fail and null backends (no keychain on this machine)."""
+    import keyring
+
     backend = backend if backend is not None else keyring.get_keyring()
     module = type(backend).__module__
     if module in ("keyring.backends.fail", "keyring.backends.null"):
@@ -94,6 +97,8 @@ class KeyringTokenStore:
         return self._fallback is None
 
     def _keyring(self) -> Any:
+        import keyring
+
         return self._backend if self._backend is not None else keyring.get_keyring()
 
     def _fail(self, action: str, exc: Exception) -> MemoryTokenStore:
@@ -125,6 +130,8 @@ class KeyringTokenStore:
         return token if isinstance(token, str) and token else None
 
     async def delete(self, account: str) -> None:
+        import keyring.errors
+
         if self._fallback is not None:
             await self._fallback.delete(account)
             return
@@ -141,6 +148,8 @@ async def open_token_store(force_memory: bool = False) -> RefreshTokenStore:
     if force_memory:
         return MemoryTokenStore()
     try:
+        import keyring
+
         backend = await asyncio.to_thread(keyring.get_keyring)
         usable = await asyncio.to_thread(keychain_usable, backend)
     except Exception as exc:
@@ -150,3 +159,34 @@ async def open_token_store(force_memory: bool = False) -> RefreshTokenStore:
         log.warning(NO_KEYCHAIN_WARNING, type(backend).__module__)
         return MemoryTokenStore()
     return KeyringTokenStore(backend)
+
+
+class DeferredTokenStore:
+    """The store :func:`open_token_store` chooses, chosen on first use: probing the keychain
+    loads keyring and may ask D-Bus, which need not happen before the first window shows."""
+
+    def __init__(self, opener: Callable[[], Awaitable[RefreshTokenStore]] = open_token_store):
+        self._opener = opener
+        self._store: RefreshTokenStore | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def persistent(self) -> bool:
+        """As the chosen store's (False until one is chosen: see :meth:`opened`)."""
+        return self._store is not None and self._store.persistent
+
+    async def opened(self) -> RefreshTokenStore:
+        """The chosen store, choosing it now if need be."""
+        async with self._lock:
+            if self._store is None:
+                self._store = await self._opener()
+            return self._store
+
+    async def save(self, account: str, token: str) -> None:
+        await (await self.opened()).save(account, token)
+
+    async def load(self, account: str) -> str | None:
+        return await (await self.opened()).load(account)
+
+    async def delete(self, account: str) -> None:
+        await (await self.opened()).delete(account)

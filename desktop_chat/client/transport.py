@@ -4,7 +4,6 @@ the wake-up watchdog."""
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import statistics
@@ -203,6 +202,8 @@ class ServerClock:
         """An answer arrived just now carrying *date_header* (an HTTP date, or None)."""
         if not date_header or date_header == self._last_header:
             return  # (answers within one second tell nothing new)
+        import email.utils  # (loaded with the first answer: start-up time)
+
         try:
             sent = email.utils.parsedate_to_datetime(date_header).timestamp()
         except (TypeError, ValueError, IndexError, OverflowError):

@@ -9,7 +9,7 @@ import pytest
 
 from desktop_chat.client.errors import ConfigError
 from desktop_chat.client.profiles import DATA_DIR_ENV, Profile, SessionTokenStore, data_root
-from desktop_chat.client.token_store import MemoryTokenStore
+from desktop_chat.client.token_store import DeferredTokenStore, MemoryTokenStore
 from desktop_chat.server.credentials import AuthError
 from desktop_chat.server.leases import Leases
 
@@ -58,6 +58,57 @@ def test_keep_me_signed_in_chooses_the_keychain_or_memory() -> None:
         await store.delete("u1")
         assert not await store.has_session("u1")
         assert not await store.has_session(None)
+
+    asyncio.run(main())
+
+
+def test_the_marker_names_the_account_the_keychain_keeps(tmp_path: Path) -> None:
+    async def main() -> None:
+        opened: list[Keychain] = []
+
+        async def open_keychain() -> Keychain:
+            opened.append(Keychain())
+            return opened[-1]
+
+        marker = Profile.named("p", root=tmp_path).session_marker
+        store = SessionTokenStore(DeferredTokenStore(open_keychain), marker=marker)
+        assert not await store.kept("u1") and opened == []  # no keychain asked yet
+        assert not store.persistent  # (not chosen yet)
+        await store.ready()
+        assert store.persistent and len(opened) == 1
+        await store.save("u1", "token")  # kept: the marker names u1
+        assert await store.kept("u1") and not await store.kept("u2")
+        assert marker.read_text() == "u1"
+
+        again = SessionTokenStore(DeferredTokenStore(open_keychain), marker=marker)
+        assert await again.kept("u1") and len(opened) == 1  # a restart: no keychain call
+        store.remember = False  # the next sign-in is not kept: the marker goes
+        await store.save("u1", "other")
+        assert not await again.kept("u1") and not marker.exists()
+        store.remember = True
+        await store.save("u2", "token")
+        await store.delete("u1")  # another account's removal leaves u2's marker alone
+        assert await store.kept("u2")
+        await store.delete("u2")
+        assert not marker.exists()
+        marker.write_bytes(b"\xff\xfe")  # damaged: only a hint, so it counts as none
+        assert not await store.kept("u2")
+
+    asyncio.run(main())
+
+
+def test_the_deferred_store_opens_once_even_when_asked_at_once() -> None:
+    async def main() -> None:
+        calls: list[int] = []
+
+        async def slow_open() -> MemoryTokenStore:
+            calls.append(1)
+            await asyncio.sleep(0.01)
+            return Keychain()
+
+        deferred = DeferredTokenStore(slow_open)
+        await asyncio.gather(deferred.save("a", "1"), deferred.load("a"), deferred.opened())
+        assert calls == [1] and deferred.persistent and await deferred.load("a") == "1"
 
     asyncio.run(main())
 

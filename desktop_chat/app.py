@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -29,6 +30,15 @@ WindowFactory = Callable[["ChatBridge"], "QWidget"]
 """Makes the main window of one signed-in client (``MainWindow(bridge)``)."""
 SERVE_EMBEDDED = "--serve-embedded"
 QUIT_STEP_SECONDS = 15.0
+_BEFORE_QT = (
+    "desktop_chat.client.chat_client",
+    "desktop_chat.client.profiles",
+    "desktop_chat.core.links",
+    "encodings.idna",
+    "getpass",
+    "html",
+)
+"""What the first window needs that does not need Qt, imported before it (see main)."""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -152,37 +162,56 @@ class DesktopApp:
 
     # starting ----------------------------------------------------------------------------
     async def _start(self) -> None:
-        from desktop_chat.client.auth import User
         from desktop_chat.client.chat_client import ChatClient
         from desktop_chat.client.config import BackendConfig
-        from desktop_chat.client.errors import NetworkError, ProtocolError
         from desktop_chat.client.profiles import SessionTokenStore
-        from desktop_chat.client.token_store import open_token_store
+        from desktop_chat.client.token_store import DeferredTokenStore
 
         config = BackendConfig.load()
         if config.embedded:
             url = await self._start_server()
             config = config.with_server(url, self._server().namespace)
         log.info("backend: %s", config.describe())
-        tokens = SessionTokenStore(await open_token_store())
+        tokens = SessionTokenStore(DeferredTokenStore(), marker=self.profile.session_marker)
         client = await ChatClient.create(config, self.profile.client_dir, token_store=tokens)
         self.clients.append(client)
         self.tokens[client] = tokens
+        if await tokens.kept(client.uid) or await tokens.has_session(client.uid):
+            window = self._open_main(client)  # the cached chats first: restoring needs the network
+            self.spawn(self._resume(client, tokens, window, self.bridges[-1]), "resume")
+        else:
+            await tokens.ready()  # (the sign-in window offers "keep me signed in" if it can)
+            self._ask_sign_in(client, tokens)
+
+    async def _resume(
+        self, client: ChatClient, tokens: SessionTokenStore, window: QWidget, bridge: ChatBridge
+    ) -> None:
+        """Restore the session of a main window opened from the cache and start the client; if
+        the stored session is no longer valid, the sign-in window takes the main one's place."""
+        from desktop_chat.client.auth import User
+        from desktop_chat.client.errors import NetworkError, ProtocolError
+
+        assert client.uid is not None
+        painted = getattr(window, "painted", None)  # MainWindow: its cached list is on screen
+        if callable(painted):
+            await painted()
         restored: User | None = None
-        if await tokens.has_session(client.uid):
-            assert client.uid is not None
-            try:
-                restored = await client.auth.restore(client.uid)
-            except NetworkError as exc:  # offline: show the cache, the session retries
-                log.info("starting offline: %s", exc)
-                restored = User(client.uid)
-            except ProtocolError as exc:
-                log.warning("cannot restore the session: %s", exc)
+        try:
+            restored = await client.auth.restore(client.uid)
+        except NetworkError as exc:  # offline: the cache shows, the session retries
+            log.info("starting offline: %s", exc)
+            restored = User(client.uid)
+        except ProtocolError as exc:
+            log.warning("cannot restore the session: %s", exc)
         if restored is not None:
             await client.start()
-            self._open_main(client)
-        else:
-            self._ask_sign_in(client, tokens)
+            return
+        self._ask_sign_in(client, tokens)
+        self.windows.remove(window)  # (after the sign-in window opened: the app stays)
+        window.close()
+        window.deleteLater()
+        self.bridges.remove(bridge)
+        await bridge.aclose()
 
     def _server(self) -> EmbeddedServer:
         assert self.server is not None
@@ -253,66 +282,33 @@ class DesktopApp:
         )
 
     async def _start_demo(self) -> None:
-        from desktop_chat.client.chat_client import ChatClient
         from desktop_chat.client.config import BackendConfig
-        from desktop_chat.client.demo import PROVIDER, STUDENT, seed_demo
+        from desktop_chat.client.demo import demo_clients
         from desktop_chat.client.embedded import EmbeddedServerError, read_admin_secret
-        from desktop_chat.client.token_store import MemoryTokenStore
 
         url = await self._start_server()
         config = BackendConfig.from_values({}).with_server(url, self._server().namespace)
         secret = read_admin_secret(self.profile.server_dir)
         if secret is None:
             raise EmbeddedServerError("the demo server's admin secret cannot be read")
-        await seed_demo(config, secret)
         screen = self.qapp.primaryScreen().availableGeometry()
         width = min(screen.width() // 2, 960)
-        for index, account in enumerate((STUDENT, PROVIDER)):
-            client = await ChatClient.create(
-                config, self.profile.client_dir_for(account.key), token_store=MemoryTokenStore()
-            )
-            self.clients.append(client)
-            await client.sign_in(account.email, account.password)
-            await client.start()
-            role = account.role.value
-            window = self._open_main(client, f"{account.display_name} ({role}) - Desktop Chat demo")
+        clients = await demo_clients(config, secret, self.profile.client_dir_for, self.clients)
+        for index, (account, client) in enumerate(clients):
+            title = f"{account.display_name} ({account.role.value}) - Desktop Chat demo"
+            window = self._open_main(client, title)
             window.setGeometry(screen.x() + index * width, screen.y(), width, screen.height())
         log.info("demo ready: %d windows", len(self.windows))
 
     # errors and stopping -----------------------------------------------------------------
     async def _show_error(self, error: BaseException | None) -> None:
-        from PySide6.QtWidgets import QMessageBox
+        from desktop_chat.ui.sign_in_window import error_box, show_until_closed
 
-        from desktop_chat.client.embedded import EmbeddedServerError
-        from desktop_chat.client.errors import ConfigError
-        from desktop_chat.ui.sign_in_window import describe_error
-
-        if isinstance(error, EmbeddedServerError):
-            text = f"The local chat server could not start.\n\n{error}"
-        elif isinstance(error, ConfigError):
-            text = f"The settings are not usable.\n\n{error}"
-        elif error is not None:
-            text = f"Desktop Chat could not start.\n\n{describe_error(error)}"
-        else:
-            text = "Desktop Chat ran into a problem."
-        box = QMessageBox(QMessageBox.Icon.Critical, "Desktop Chat", text)
-        box.setAccessibleName("Error")
-        if error is not None and not isinstance(error, EmbeddedServerError | ConfigError):
-            box.setDetailedText(f"{type(error).__name__}: {error}")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def finished(_code: int) -> None:
-            if not done.done():
-                done.set_result(None)
-
-        box.finished.connect(finished)
-        self.error_box = box
-        box.open()
+        self.error_box = box = error_box(error)
         try:
-            await done
+            await show_until_closed(box)
         finally:
             self.error_box = None
-            box.deleteLater()
 
     async def shutdown(self) -> None:
         """Close the windows, stop the clients, release the server, cancel every task."""
@@ -365,6 +361,10 @@ def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | N
         level=level if isinstance(level, int) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The client before Qt: once PySide6 is imported, its import hook inspects every module
+    # imported after it (tens of milliseconds of start-up for the client's few hundred).
+    for module in _BEFORE_QT:
+        importlib.import_module(module)
     import qasync
     from PySide6.QtWidgets import QApplication
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QEvent,
@@ -20,8 +22,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QSplitter,
     QStackedWidget,
@@ -34,22 +34,22 @@ from PySide6.QtWidgets import (
 from desktop_chat.core.model import ConversationEntry, Message
 from desktop_chat.ui.account_menu import AccountButton
 from desktop_chat.ui.avatars import AvatarCache
-from desktop_chat.ui.bridge import ChatBridge, SearchHit, Skill
-from desktop_chat.ui.chat_view import ChatView
+from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.conversation_delegate import ConversationDelegate
 from desktop_chat.ui.conversation_model import ConversationListModel, Roles
-from desktop_chat.ui.formatting import relative_time
 from desktop_chat.ui.indicators import StatusLine
+from desktop_chat.ui.search_hits import MessageHits
 from desktop_chat.ui.skills_panel import SkillList, SkillPage
-from desktop_chat.ui.theme import SIZES, scaled_font
+
+if TYPE_CHECKING:
+    from desktop_chat.ui.chat_view import ChatView
 
 __all__ = ["MainWindow"]
 
 log = logging.getLogger("desktop_chat.ui")
 
-SEARCH_DELAY_MS = 250
-HIT_ROLE = Qt.ItemDataRole.UserRole + 1
 TIMES_REFRESH_MS = 60_000
+FRAME_SECONDS = 0.02
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.bridge = bridge
         self.avatars = avatars if avatars is not None else AvatarCache(bridge.photo_loader)
+        self._listed: asyncio.Future[None] | None = None  # the first list read, by start()
         self.setWindowTitle("Desktop Chat")
         self.setAccessibleName("Desktop Chat")
         self.resize(1000, 680)
@@ -106,26 +107,16 @@ class MainWindow(QMainWindow):
         self.list_stack.setAccessibleName("Conversation list")
         self.list_stack.addWidget(self.list)
         self.list_stack.addWidget(self.empty)
-        self.hits_label = QLabel("Messages", self)
-        self.hits_label.setAccessibleName("Message results")
-        self.hits_label.setContentsMargins(10, 8, 10, 2)
-        self.hits_label.setFont(scaled_font(self.font(), SIZES.small_font, bold=True))
-        self.hits = QListWidget(self)
-        self.hits.setAccessibleName("Messages found")
-        self.hits.setFrameShape(QListWidget.Shape.NoFrame)
-        self.hits.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.hits.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.hits.setSpacing(3)
-        self.hits.itemActivated.connect(self._hit_chosen)
-        self.hits.itemClicked.connect(self._hit_chosen)
+        self.hits = MessageHits(bridge, self)
+        self.hits.hitChosen.connect(self.show_hit)
         chats = QWidget(self)
         chats.setAccessibleName("Chats")
         chats_layout = QVBoxLayout(chats)
         chats_layout.setContentsMargins(0, 0, 0, 0)
         chats_layout.addWidget(self.list_stack, 3)
-        chats_layout.addWidget(self.hits_label)
+        chats_layout.addWidget(self.hits.label)
         chats_layout.addWidget(self.hits, 2)
-        self._show_hits(False)
+        self.hits.changed.connect(self._update_empty)
         self.skills = SkillList(bridge, self)
         self.skills.skillChosen.connect(self.show_skill)
         self.tabs = QTabWidget(self)
@@ -141,13 +132,16 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.search)
         left_layout.addWidget(self.tabs, 1)
 
-        self.chat = ChatView(bridge, self.avatars, self)
-        self.chat.backRequested.connect(self.focus_list)
+        self._chat: ChatView | None = None
         self.skill_page = SkillPage(bridge, self)
         self.skill_page.messageProvider.connect(self._message_provider)
         self.right = QStackedWidget(self)
         self.right.setAccessibleName("Conversation or skill")
-        self.right.addWidget(self.chat)
+        self.no_chat = QLabel("Select a conversation", self.right)  # until `chat` is built
+        self.no_chat.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_chat.setAccessibleName("No conversation open")
+        self.no_chat.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.right.addWidget(self.no_chat)
         self.right.addWidget(self.skill_page)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setAccessibleName("Main area")
@@ -161,10 +155,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status, 1)
         self.statusBar().setSizeGripEnabled(False)
 
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self._search_messages)
         self._times = QTimer(self)
         self._times.setInterval(TIMES_REFRESH_MS)
         self._times.timeout.connect(self.conversations.refresh_times)
@@ -189,7 +179,6 @@ class MainWindow(QMainWindow):
         bridge.presenceChanged.connect(self._presence_changed)
         bridge.typingChanged.connect(self.conversations.set_typing)
         bridge.conversationOpened.connect(self._conversation_opened)
-        bridge.searchFinished.connect(self._search_finished)
         bridge.error.connect(self._error)
         bridge.resync.connect(lambda _reason: bridge.load_conversations())
         # made last: first in the column, last in the focus chain (Shift+Tab from the search)
@@ -201,7 +190,49 @@ class MainWindow(QMainWindow):
         """Show skeleton rows and read the conversation list."""
         self.conversations.loading = True
         self._update_empty()
+        self._listed = asyncio.get_running_loop().create_future()
+        self.bridge.conversationsLoaded.connect(self._first_list)
         self.bridge.load_conversations()
+
+    def _first_list(self, _entries: object) -> None:
+        self.bridge.conversationsLoaded.disconnect(self._first_list)
+        if self._listed is not None and not self._listed.done():
+            self._listed.set_result(None)
+
+    async def painted(self, limit: float = 1.0) -> None:
+        """Once the list read by :meth:`start` is on screen (a frame after it came; at most
+        *limit* seconds): what loads next (the network stack) does not hold up that paint."""
+        if self._listed is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(limit):
+                    await asyncio.shield(self._listed)
+        await asyncio.sleep(FRAME_SECONDS)
+
+    @property
+    def chat(self) -> ChatView:
+        """The open conversation's view, built when first needed: not before the list paints."""
+        if self._chat is None:
+            from desktop_chat.ui.chat_view import ChatView
+
+            chat = self._chat = ChatView(self.bridge, self.avatars, self)
+            chat.backRequested.connect(self.focus_list)
+            showing = self.right.currentWidget() is self.no_chat
+            self.right.insertWidget(0, chat)
+            if showing:
+                self.right.setCurrentWidget(chat)
+            self.right.removeWidget(self.no_chat)
+            self.no_chat.setParent(None)  # (out of the focus chain now)
+            self.no_chat.deleteLater()
+            # the account stays last in the focus chain: Shift+Tab from the search reaches it
+            last = self.previousInFocusChain()  # (the chain wraps: this is its end)
+            while last is not self and not last.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                last = last.previousInFocusChain()
+            if last not in (self, self.account):
+                QWidget.setTabOrder(last, self.account)
+        return self._chat
+
+    def _open_cid(self) -> str | None:
+        return self._chat.cid if self._chat is not None else None
 
     # the conversation list -----------------------------------------------------------------
     def _entry_changed(self, cid: str, entry: ConversationEntry | None) -> None:
@@ -209,13 +240,13 @@ class MainWindow(QMainWindow):
             self.conversations.remove(cid)
         else:
             self.conversations.upsert(entry)
-        if cid == self.chat.cid:
+        if cid == self._open_cid():
             self._select_row(cid)
 
     def _list_loaded(self, _entries: list[ConversationEntry]) -> None:
         self._update_empty()
-        if self.chat.cid is not None:
-            self._select_row(self.chat.cid)
+        if (cid := self._open_cid()) is not None:
+            self._select_row(cid)
 
     def _presence_changed(self, uid: str, online: bool, last_seen: int) -> None:
         self.conversations.set_presence(uid, online, None if last_seen < 0 else last_seen)
@@ -269,41 +300,7 @@ class MainWindow(QMainWindow):
         self._update_empty()
         if self.tabs.currentIndex() != 0:
             self.tabs.setCurrentIndex(0)
-        if len(text.strip()) >= 2:
-            self._search_timer.start()
-        else:
-            self._search_timer.stop()
-            self._show_hits(False)
-
-    def _search_messages(self) -> None:
-        self.bridge.search(self.search.text().strip())
-
-    def _search_finished(self, query: str, hits: list[SearchHit]) -> None:
-        if query != self.search.text().strip():
-            return  # an older query
-        self.hits.clear()
-        now = int(time.time() * 1000)
-        for hit in hits:
-            when = relative_time(hit.message.timestamp, now)
-            item = QListWidgetItem(f"{hit.name} · {when}\n{hit.snippet}")
-            item.setData(HIT_ROLE, hit)
-            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{hit.name}, {when}: {hit.snippet}")
-            item.setToolTip(hit.message.text or "")
-            self.hits.addItem(item)
-        self.hits_label.setText(f"Messages ({len(hits)})" if hits else "No messages found")
-        self._show_hits(True)
-
-    def _show_hits(self, shown: bool) -> None:
-        if not shown:
-            self.hits.clear()
-        self.hits_label.setVisible(shown)
-        self.hits.setVisible(shown and self.hits.count() > 0)
-        self._update_empty()
-
-    def _hit_chosen(self, item: QListWidgetItem) -> None:
-        hit = item.data(HIT_ROLE)
-        if isinstance(hit, SearchHit):
-            self.show_hit(hit.conversation_id, hit.message)
+        self.hits.search(text)
 
     def show_hit(self, cid: str, message: Message) -> None:
         """Open *cid* and scroll to *message* (a search hit)."""
@@ -355,5 +352,6 @@ class MainWindow(QMainWindow):
         self.skill_page.opened()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.chat.input.flush_draft()
+        if self._chat is not None:
+            self._chat.input.flush_draft()
         super().closeEvent(event)

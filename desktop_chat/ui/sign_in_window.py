@@ -1,4 +1,4 @@
-"""The sign-in / sign-up window: its form, a busy state, and errors in words people understand."""
+"""The sign-in / sign-up window, errors in words people understand, and the start-up error box."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -324,3 +325,40 @@ class SignInWindow(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel()
         super().closeEvent(event)
+
+
+def error_box(error: BaseException | None) -> QMessageBox:
+    """The dialog saying why Desktop Chat could not start (or ran into trouble): the reason in
+    words; for an unexpected error, its type and message under "Show Details"."""
+    from desktop_chat.client.embedded import EmbeddedServerError
+    from desktop_chat.client.errors import ConfigError
+
+    if isinstance(error, EmbeddedServerError):
+        text = f"The local chat server could not start.\n\n{error}"
+    elif isinstance(error, ConfigError):
+        text = f"The settings are not usable.\n\n{error}"
+    elif error is not None:
+        text = f"Desktop Chat could not start.\n\n{describe_error(error)}"
+    else:
+        text = "Desktop Chat ran into a problem."
+    box = QMessageBox(QMessageBox.Icon.Critical, "Desktop Chat", text)
+    box.setAccessibleName("Error")
+    if error is not None and not isinstance(error, EmbeddedServerError | ConfigError):
+        box.setDetailedText(f"{type(error).__name__}: {error}")
+    return box
+
+
+async def show_until_closed(box: QMessageBox) -> None:
+    """Show *box* (not modal to the loop: asyncio goes on) until it is closed; then delete it."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def finished(_code: int) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    box.finished.connect(finished)
+    box.open()
+    try:
+        await done
+    finally:
+        box.deleteLater()

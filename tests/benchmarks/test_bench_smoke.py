@@ -133,6 +133,7 @@ def test_ui_cold_start_smoke() -> None:
     _check_row(result)
     details = result.details
     assert [run["rows"] for run in details["app"]] == [5]
+    assert [run["loaded_early"] for run in details["app"]] == [[]]  # network stack after paint
     assert _finite(details["median_ms"]) and _finite(details["baseline_median_ms"])
     assert _finite(details["ratio"]) and details["ratio"] > 0
 

@@ -102,6 +102,7 @@ def build_app_data(
         cache.upsert_conversations(entries)
     (client_dir / ACCOUNT_FILE).write_text(json.dumps({"uid": ME}))
     keyring_file(root).write_text(json.dumps({SERVICE: {ME: "stored-refresh-token"}}))
+    Profile.named(None, root=root).session_marker.write_text(ME)  # as "keep me signed in" does
     (root / "settings.json").write_text("{}")
     return AppData(
         root,

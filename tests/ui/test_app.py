@@ -14,11 +14,12 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop_chat.app import DesktopApp
 from desktop_chat.client.profiles import DATA_DIR_ENV, Profile
+from desktop_chat.ui.bridge import ChatBridge
 from desktop_chat.ui.sign_in_window import SignInWindow
 from tests.support.app_runner import placeholder
 from tests.support.chat import FAST
@@ -127,6 +128,39 @@ def test_sign_up_then_a_restart(
         qtbot.waitUntil(lambda: main_window_shown(again), timeout=LONG)
     else:
         assert isinstance(again.windows[0], SignInWindow)
+    assert stop(qtbot, again, task) == 0
+
+
+def test_a_session_no_longer_valid_opens_the_sign_in_window_after_the_cached_chats(
+    qapp: QApplication,
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    keychain: FakeKeychain,
+    tmp_path: Path,
+) -> None:
+    profile = Profile.named("test", root=tmp_path / "data")
+    app, task = start(qapp, qloop, profile)
+    sign_up(qtbot, app, True)
+    assert stop(qtbot, app, task) == 0
+    for key in keychain.entries:  # revoked elsewhere (a password change, say)
+        keychain.entries[key] = "AMf-no-longer-valid"
+
+    mains: list[QWidget] = []
+
+    def main_window(bridge: ChatBridge) -> QWidget:
+        window = placeholder(bridge)
+        mains.append(window)
+        assert again.windows == []  # the first window: the cached chats, before the network
+        return window
+
+    again = DesktopApp(qapp, profile, window_factory=main_window, server_args=FAST)
+    task = qloop.create_task(again.run())
+    qtbot.waitUntil(
+        lambda: len(again.windows) == 1 and isinstance(again.windows[0], SignInWindow),
+        timeout=LONG,
+    )
+    assert len(mains) == 1 and mains[0] not in again.windows
+    assert again.bridges == [] and not task.done()  # the app goes on, at the sign-in window
     assert stop(qtbot, again, task) == 0
 
 

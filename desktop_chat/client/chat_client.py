@@ -16,6 +16,7 @@ from desktop_chat.client.errors import (
     PermissionDeniedError,
 )
 from desktop_chat.client.events import DeliveryStateChanged, PresenceChanged
+from desktop_chat.client.outbox import NewOutboxItem, OutboxItem
 from desktop_chat.client.rtdb import QuerySpec
 from desktop_chat.client.session import ACCOUNT_FILE, ClientSession
 from desktop_chat.client.sync import PAGE, fetch_messages, parse_messages
@@ -199,7 +200,10 @@ class ChatClient(ClientSession):
 
     # messages ----------------------------------------------------------------------------
     async def send_message(self, cid: str, text: str) -> str:
-        """Queue *text* (durably, before anything is sent) and return its message id."""
+        """Queue *text* durably and return its message id. Sending starts at once, while the
+        outbox stores it; this returns once it is stored. Should storing fail, a message not
+        yet on its way is taken back (failed, and the error raised); one already on its way
+        goes on (only a crash before it lands could lose it)."""
         uid, _, outbox, merger = self._account()
         if self._block_list().hides_conversation(cid):
             raise InvalidRequestError("you blocked this user: unblock them to write to them")
@@ -211,7 +215,9 @@ class ChatClient(ClientSession):
             body = writes.send_message(me, other, cid, mid, text)
         except CoreError as exc:
             raise InvalidRequestError(str(exc)) from exc
-        item = await asyncio.to_thread(outbox.enqueue, {"id": mid, "cid": cid, "body": body})
+        item = outbox.pending_item({"id": mid, "cid": cid, "body": body})
+        new: NewOutboxItem = {"id": mid, "cid": cid, "body": body, "created_at": item["created_at"]}
+        storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new))
         created = item["created_at"]
         pending = Message(mid, cid, uid, other.uid, text, created, False, MessageType.TEXT)
 
@@ -220,8 +226,21 @@ class ChatClient(ClientSession):
             if self.sender is not None:
                 self.sender.submit(item)
 
-        await merger.add_pending(pending, queued)
+        try:
+            await merger.add_pending(pending, queued)
+        finally:
+            await self._stored(storing, cid, mid)
         return mid
+
+    async def _stored(self, storing: asyncio.Future[OutboxItem], cid: str, mid: str) -> None:
+        try:
+            await storing
+        except ClientError as exc:
+            if self.sender is not None and not self.sender.withdraw(mid):
+                log.warning("message %s is on its way but could not be stored: %s", mid, exc)
+                return
+            self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.FAILED, str(exc)))
+            raise
 
     async def retry(self, message_id: str) -> None:
         """A manual retry of a failed message."""

@@ -151,6 +151,7 @@ class Outbox:
         self._new_id = new_id or PushIdGenerator()
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
+        self._id_lock = threading.Lock()  # (not the file's: an id never waits for a write)
         self._db: sqlite3.Connection | None = None
         try:
             self._db, self.created = open_local_file(
@@ -186,8 +187,14 @@ class Outbox:
 
     def new_id(self) -> str:
         """A fresh push id for a message to queue."""
-        with self._lock:
+        with self._id_lock:
             return self._new_id()
+
+    def pending_item(self, item: NewOutboxItem) -> OutboxItem:
+        """*item* as :meth:`enqueue` stores it; no I/O (sending starts while it is stored)."""
+        created_at = item.get("created_at", self._clock_ms())
+        row = (item["id"], item["cid"], created_at, "null", 0, None, "pending", 0, None)
+        return {**_item(row), "body": item["body"]}
 
     def _rebuild(self, exc: BaseException) -> sqlite3.Connection:
         aside = set_aside(self.file)

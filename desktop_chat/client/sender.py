@@ -47,9 +47,10 @@ class Sender:
     manual retry and whenever a stream reconnects (``force`` skips pending backoffs).
 
     The pending items are read from the outbox once and then kept in memory: a new message
-    arrives through :meth:`submit` (after it is stored), so sending it costs no read of the
-    file. "Sent" marks are written in batches at the end of a pass; one lost to a crash is
-    settled by the read-back when the message is tried again.
+    arrives through :meth:`submit` while it is being stored, so sending it costs no read of
+    the file and does not wait for the disk. "Sent" marks are written in batches once the
+    sender is idle, off the sending path; one lost to a crash is settled by the read-back when
+    the message is tried again.
     """
 
     def __init__(
@@ -71,8 +72,10 @@ class Sender:
         self._not_before: dict[str, float] = {}
         self._backoffs: dict[str, Backoff] = {}
         self._items: dict[str, OutboxItem] | None = None
-        self._submitted: list[OutboxItem] = []
+        self._fresh: dict[str, OutboxItem] = {}  # submitted, not done: kept across reloads
+        self._in_flight: str | None = None
         self._unmarked: list[str] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     def wake(self, *, force: bool = False, reload: bool = False) -> None:
         """Look at the outbox again now; *force*: skip backoffs; *reload*: re-read the file
@@ -84,10 +87,20 @@ class Sender:
         self._wake.set()
 
     def submit(self, item: OutboxItem) -> None:
-        """Send *item*, already stored in the outbox, as soon as its turn comes."""
+        """Send *item* (being stored in the outbox meanwhile) as soon as its turn comes."""
         if item["state"] == "pending":
-            self._submitted.append(item)
+            self._fresh[item["id"]] = item
         self._wake.set()
+
+    def withdraw(self, message_id: str) -> bool:
+        """Take back a submitted message that could not be stored: True if it was not sent
+        (nor is being sent), so it never will be; False if it is on its way or done."""
+        if message_id == self._in_flight or message_id not in self._fresh:
+            return False
+        del self._fresh[message_id]
+        if self._items is not None:
+            self._items.pop(message_id, None)
+        return True
 
     async def run(self) -> None:
         """Drain forever (until cancelled)."""
@@ -96,13 +109,16 @@ class Sender:
             while True:
                 self._wake.clear()
                 progressed, soonest = await self._drain_once()
-                await self._flush_marks()
                 if progressed:
                     continue
+                if self._unmarked and (self._flushing is None or self._flushing.done()):
+                    self._flushing = loop.create_task(self._flush_marks())  # (idle: no hurry)
                 timeout = None if soonest is None else max(0.0, soonest - loop.time())
                 await wait_set(self._wake, timeout)
         finally:
             with contextlib.suppress(Exception):
+                if self._flushing is not None:
+                    await self._flushing
                 await self._flush_marks()
 
     async def _flush_marks(self) -> None:
@@ -114,9 +130,8 @@ class Sender:
         if self._items is None:
             stored = await asyncio.to_thread(self.outbox.pending)
             self._items = {item["id"]: item for item in stored}
-        for item in self._submitted:  # (one that a reload already saw is kept once)
-            self._items.setdefault(item["id"], item)
-        self._submitted.clear()
+        for mid, item in self._fresh.items():  # (one that a reload already saw is kept once)
+            self._items.setdefault(mid, item)
         return sorted(self._items.values(), key=lambda item: (item["created_at"], item["id"]))
 
     async def _drain_once(self) -> tuple[bool, float | None]:
@@ -135,9 +150,14 @@ class Sender:
                 blocked.add(cid)
                 soonest = due if soonest is None else min(soonest, due)
                 continue
-            outcome = await self.attempt(item)
+            self._in_flight = mid
+            try:
+                outcome = await self.attempt(item)
+            finally:
+                self._in_flight = None
             if outcome in (Outcome.SENT, Outcome.FAILED):
                 progressed = True
+                self._fresh.pop(mid, None)
                 if self._items is not None:
                     self._items.pop(mid, None)
                 if len(self._unmarked) >= 100:

@@ -132,6 +132,8 @@ class ClientSession:
 
     async def _close_account(self) -> None:
         await self.stop()
+        if self.merger is not None:
+            await self.merger.writer.flush()  # (what the streams brought reaches the cache)
         for store in (self.cache, self.outbox):
             if store is not None:
                 await asyncio.to_thread(store.close)

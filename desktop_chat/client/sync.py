@@ -20,6 +20,7 @@ from desktop_chat.client.events import (
     MessageAdded,
     MessageChanged,
     NotificationReceived,
+    Resync,
 )
 from desktop_chat.client.rtdb import Database, QuerySpec
 from desktop_chat.client.streams import StreamEvent, Subscription
@@ -70,6 +71,49 @@ def parse_messages(cid: str, children: list[tuple[str, Any]]) -> list[Message]:
     return [message for message in found if message is not None]
 
 
+class CacheWriter:
+    """The merger's message writes, in the order asked for and off the announcing path: one
+    write at a time in a worker thread, those asked for meanwhile together in the next (one
+    thread hop, one transaction). A failed write goes to *failed* (the caller resyncs)."""
+
+    def __init__(self, cache: LocalCache, failed: Callable[[Exception], None]) -> None:
+        self.cache = cache
+        self._failed = failed
+        self._queue: list[Message | Callable[[], object]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, write: Iterable[Message] | Callable[[], object]) -> None:
+        """Queue messages to upsert, or another cache write (a callable)."""
+        self._queue.extend([write] if callable(write) else write)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain(), name="cache")
+
+    async def flush(self) -> None:
+        """Until every write queued so far has reached the cache."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception as exc:  # (a damaged cache, a full disk: logged, resynced)
+                self._failed(exc)
+
+    def _write(self, batch: list[Message | Callable[[], object]]) -> None:
+        messages: list[Message] = []
+        for write in [*batch, None]:
+            if isinstance(write, Message):
+                messages.append(write)
+                continue
+            if messages:  # consecutive upserts: one statement, one transaction
+                self.cache.upsert_messages(messages)
+                messages = []
+            if write is not None:
+                write()
+
+
 class Merger:
     """Merges what the server shows into the cache and publishes what changed.
 
@@ -90,6 +134,12 @@ class Merger:
         self._notifications: dict[str, Notification] | None = None
         self._lock = asyncio.Lock()
         self._notes_lock = asyncio.Lock()
+        self.writer = CacheWriter(cache, self._write_failed)
+
+    def _write_failed(self, exc: Exception) -> None:
+        log.warning("a cache write failed (%s): the cache is filled again from the server", exc)
+        self._bound.clear()  # (look everything up again)
+        self.bus.publish(Resync(0, f"cache write failed: {exc}"))
 
     def high_water(self, cid: str) -> int | None:
         """The newest server timestamp seen in *cid* this session."""
@@ -112,10 +162,12 @@ class Merger:
             self._bound.pop(dropped, None)
         bound = self._bound.get(cid)
         if bound is None:
+            await self.writer.flush()
             newest = await asyncio.to_thread(self.cache.newest_order, cid)
             bound = self._bound[cid] = newest or (-1, "")
         missing = [m.id for m in messages if m.id not in known and m.order <= bound]
         if missing:
+            await self.writer.flush()
             for message in await asyncio.to_thread(self.cache.messages_by_id, cid, missing):
                 known[message.id] = message
         return known
@@ -151,7 +203,7 @@ class Merger:
                 self.bus.publish(MessageAdded(new) if old is None else MessageChanged(new))
                 if new.sender_id == self.uid and new.read and (old is None or not old.read):
                     self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
-            await asyncio.to_thread(self.cache.upsert_messages, [new for _, new in changed])
+            self.writer.put(new for _, new in changed)
             self._trim(cid, known)
 
     async def cached_messages(
@@ -160,6 +212,7 @@ class Merger:
         """The cached messages of *cid* (the newest *limit*, older than *before*), oldest
         first, once every merge under way has reached the cache."""
         async with self._lock:
+            await self.writer.flush()
             return await asyncio.to_thread(self.cache.messages, cid, limit, before)
 
     async def add_pending(self, message: Message, then: Callable[[], None]) -> None:
@@ -169,16 +222,14 @@ class Merger:
         known = self._known.get(cid)
         if known is None:  # a new id is in no cache: nothing to look up
             known = self._known[cid] = {}
-        # No await from here to then(): not even for the lock, which a stream's cache write
-        # may hold; the write below queues for it.
+        # No await from here to then(): the cache write is queued after it.
         fresh = message.id not in known
         if fresh:
             known[message.id] = message
             self.bus.publish(MessageAdded(message))
         then()
         if fresh:
-            async with self._lock:
-                await asyncio.to_thread(self.cache.upsert_messages, [message])
+            self.writer.put([message])
 
     async def mark_read_locally(self, cid: str) -> None:
         """After my mark_read write: my received messages of *cid* are read, my count 0."""
@@ -187,7 +238,8 @@ class Merger:
             for mid, message in list(known.items()):
                 if message.receiver_id == self.uid and not message.read:
                     known[mid] = replace(message, read=True)
-            await asyncio.to_thread(self.cache.mark_read, cid, self.uid)
+            self.writer.put(lambda: self.cache.mark_read(cid, self.uid))
+            await self.writer.flush()
 
     async def merge_conversations(self, value: Any, *, whole: bool) -> None:
         """The ``userConversations/{uid}`` value; *whole* (a first put): replace the list."""

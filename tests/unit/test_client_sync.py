@@ -78,6 +78,7 @@ def test_the_merger_keeps_memory_bounded_and_still_announces_each_message_once(
             assert [type(e) for e in _drain(stream)] == [MessageChanged]
             await merger.merge_messages("a_b", [message(5)])  # read is final
             assert _drain(stream) == []
+            await merger.writer.flush()  # (the writes follow the announcements)
             assert cache.message("a_b", "m00005").read  # type: ignore[union-attr]
 
     asyncio.run(main())

@@ -377,7 +377,11 @@ class Scenario:
         assert other is not None
         name = window.chat.header.name
         text = self.config["text"]
-        rows_before = window.chat.model.rowCount()
+        model = window.chat.model
+        inserted = [0]  # rows added at the end (the history lets go of its oldest meanwhile)
+        model.rowsInserted.connect(
+            lambda _p, first, last: inserted.__setitem__(0, inserted[0] + last - first + 1)
+        )
         memory_before = rss()
         paints = paint_counter(window.chat.history.viewport())
 
@@ -391,8 +395,15 @@ class Scenario:
             deliver, self.config["rate"], self.config["seconds"], self.config["warmup"]
         )
         await asyncio.sleep(0.2)
-        added = window.chat.model.rowCount() - rows_before
-        emit("stall", **result, rows_added=added, paints=paints[0], before=memory_before, **rss())
+        emit(
+            "stall",
+            **result,
+            rows_added=inserted[0],
+            rows_kept=model.rowCount(),
+            paints=paints[0],
+            before=memory_before,
+            **rss(),
+        )
 
     async def _memory(self) -> None:
         import asyncio

@@ -207,8 +207,6 @@ class ChatClient(ClientSession):
         uid, _, outbox, merger = self._account()
         if self._block_list().hides_conversation(cid):
             raise InvalidRequestError("you blocked this user: unblock them to write to them")
-        if self.realtime is not None:
-            self.realtime.stop_typing(cid)
         me, other = await self._other(cid)
         mid = outbox.new_id()
         try:
@@ -223,9 +221,11 @@ class ChatClient(ClientSession):
 
         def queued() -> None:
             self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.PENDING))
-            if self.sender is not None:
-                self.sender.submit(item)
+            if self.realtime is not None:
+                self.realtime.stop_typing(cid)
 
+        if self.sender is not None:  # woken first, it runs first; the announcements below
+            self.sender.submit(item)  # are made before this coroutine yields
         try:
             await merger.add_pending(pending, queued)
         finally:

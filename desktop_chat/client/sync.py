@@ -216,8 +216,8 @@ class Merger:
             return await asyncio.to_thread(self.cache.messages, cid, limit, before)
 
     async def add_pending(self, message: Message, then: Callable[[], None]) -> None:
-        """Announce my new *message* (not on the server yet), call *then* (which starts the
-        sending), and only then write it to the cache, so that the write costs no latency."""
+        """Announce my new *message* (not on the server yet) and call *then*, with no await
+        between; only then queue its cache write, so that the write costs no latency."""
         cid = message.conversation_id
         known = self._known.get(cid)
         if known is None:  # a new id is in no cache: nothing to look up

@@ -130,7 +130,7 @@ def test_three_second_tokens_streams_and_writes_survive_refreshes(tmp_path: Path
     server = ServerProcess(tmp_path / "d", [*FAST, "--token-ttl", "3"], rules=None).start()
 
     async def main() -> None:
-        config = local(server.url, server.namespace)
+        config = local(own.url, own.namespace)
         ann = await user(config, tmp_path / "ann", "ann", "student")
         bob = await user(config, tmp_path / "bob", "bob", "provider")
         seen_a, seen_b = Recorder(ann), Recorder(bob)
@@ -233,3 +233,37 @@ async def _eq(value: Awaitable[int | None], expected: int) -> bool:
 
 async def _len(value: Awaitable[list[Any]], expected: int) -> bool:
     return len(await value) == expected
+
+
+def test_a_message_the_outbox_cannot_store_is_taken_back(
+    own: ServerProcess, tmp_path: Path
+) -> None:
+    """Sending starts while the outbox stores the message; when storing fails and the message
+    is not on its way yet, it is taken back: failed, the error raised, never sent."""
+    from desktop_chat.client.outbox import OutboxError
+
+    async def main() -> None:
+        config = local(own.url, own.namespace)
+        ann = await user(config, tmp_path / "ann", "ann", "student")
+        bob = await user(config, tmp_path / "bob", "bob", "provider")
+        try:
+            assert bob.uid is not None and ann.outbox is not None and ann.sender is not None
+            cid = await ann.open_conversation(bob.uid)
+            kept = await ann.send_message(cid, "stored, then sent")
+            await until(lambda: states_are(ann, cid, [kept], *SENT))
+            assert ann.outbox.get(kept) is not None  # returned once stored
+
+            await ann.stop()  # the sender waits: nothing is on its way
+            ann.outbox.close()  # the disk gives out
+            events = Recorder(ann)
+            with pytest.raises(OutboxError):
+                await ann.send_message(cid, "never stored")
+            failed = events.states(DeliveryState.FAILED)
+            assert len(failed) == 1 and not ann.sender.withdraw(next(iter(failed)))
+            messages = await bob.db.get(f"conversations/{cid}/messages")
+            assert [m["text"] for m in messages.values()] == ["stored, then sent"]
+        finally:
+            await ann.close()
+            await bob.close()
+
+    run(main)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -14,7 +15,9 @@ import pytest
 # from the environment wins.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import keyring
 import qasync
+from keyring.backend import KeyringBackend
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -81,3 +84,34 @@ def run_on(
         task.cancel()
         raise
     return task.result()
+
+
+class FakeKeychain(KeyringBackend):
+    """A keychain that lives as long as the test: enough to stay signed in across runs."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.entries.pop((service, username), None)
+
+
+@pytest.fixture
+def keychain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKeychain]:
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")  # nothing configured: the embedded server
+    monkeypatch.setenv("DESKTOP_CHAT_SETTINGS", str(settings))
+    previous = keyring.get_keyring()
+    fake = FakeKeychain()
+    keyring.set_keyring(fake)
+    yield fake
+    keyring.set_keyring(previous)

@@ -8,12 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -23,40 +20,10 @@ from desktop_chat.ui.bridge import ChatBridge
 from desktop_chat.ui.sign_in_window import SignInWindow
 from tests.support.app_runner import placeholder
 from tests.support.chat import FAST
+from tests.ui.conftest import FakeKeychain
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = 60_000
-
-
-class FakeKeychain(KeyringBackend):
-    """A keychain that lives as long as the test: enough to stay signed in across runs."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
-
-
-@pytest.fixture
-def keychain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKeychain]:
-    settings = tmp_path / "settings.json"
-    settings.write_text("{}")  # nothing configured: the embedded server
-    monkeypatch.setenv("DESKTOP_CHAT_SETTINGS", str(settings))
-    previous = keyring.get_keyring()
-    fake = FakeKeychain()
-    keyring.set_keyring(fake)
-    yield fake
-    keyring.set_keyring(previous)
 
 
 def start(

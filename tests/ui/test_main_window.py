@@ -337,24 +337,32 @@ def test_edit_delete_and_drafts_across_a_restart(
         run_on(qtbot, qloop, bridge.aclose())
 
 
-def test_new_messages_pill_and_older_history_at_the_top(
-    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, app: App
+def put_history(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, app: App, count: int, *, both: bool = False
 ) -> None:
+    """*count* read messages an hour old, "message number N", written straight to the server
+    (from Bob; with *both*, every third from Ann)."""
     ann, bob = app.pair.ann_uid, app.pair.bob_uid
     run_on(qtbot, qloop, app.pair.bob.open_conversation(ann))
     now = int(time.time() * 1000) - 3_600_000
     history = {
         f"-m{n:04d}": {
-            "senderId": bob if n % 3 else ann,
-            "receiverId": ann if n % 3 else bob,
+            "senderId": ann if both and n % 3 == 0 else bob,
+            "receiverId": bob if both and n % 3 == 0 else ann,
             "text": f"message number {n}",
             "timestamp": now + n * 1000,
             "read": True,
             "type": "text",
         }
-        for n in range(560)
+        for n in range(count)
     }
     app.server.put(f"conversations/{app.cid}/messages", history)
+
+
+def test_new_messages_pill_and_older_history_at_the_top(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, app: App
+) -> None:
+    put_history(qtbot, qloop, app, 560, both=True)
     open_from_list(qtbot, app)
     chat = app.window.chat
     bar = chat.history.verticalScrollBar()
@@ -391,21 +399,7 @@ def test_new_messages_pill_and_older_history_at_the_top(
 def test_a_resync_updates_the_rows_in_place(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, app: App
 ) -> None:
-    ann, bob = app.pair.ann_uid, app.pair.bob_uid
-    run_on(qtbot, qloop, app.pair.bob.open_conversation(ann))
-    now = int(time.time() * 1000) - 3_600_000
-    history = {
-        f"-m{n:04d}": {
-            "senderId": bob,
-            "receiverId": ann,
-            "text": f"message number {n}",
-            "timestamp": now + n * 1000,
-            "read": True,
-            "type": "text",
-        }
-        for n in range(120)
-    }
-    app.server.put(f"conversations/{app.cid}/messages", history)
+    put_history(qtbot, qloop, app, 120)
     open_from_list(qtbot, app)
     chat, model = app.window.chat, app.window.chat.model
     bar = chat.history.verticalScrollBar()

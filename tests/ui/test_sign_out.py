@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
@@ -24,23 +22,11 @@ from desktop_chat.ui.account_menu import SignOutDialog
 from desktop_chat.ui.main_window import MainWindow
 from desktop_chat.ui.sign_in_window import SignInWindow
 from tests.support.chat import FAST
-from tests.ui.conftest import run_on
-from tests.ui.test_app import FakeKeychain, stop
+from tests.ui.conftest import FakeKeychain, run_on
+from tests.ui.test_app import stop
 
 LONG = 60_000
 PASSWORD = "long-enough"
-
-
-@pytest.fixture
-def keychain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKeychain]:
-    settings = tmp_path / "settings.json"
-    settings.write_text("{}")  # nothing configured: the embedded server
-    monkeypatch.setenv("DESKTOP_CHAT_SETTINGS", str(settings))
-    previous = keyring.get_keyring()
-    fake = FakeKeychain()
-    keyring.set_keyring(fake)
-    yield fake
-    keyring.set_keyring(previous)
 
 
 def start(

@@ -130,7 +130,7 @@ def test_three_second_tokens_streams_and_writes_survive_refreshes(tmp_path: Path
     server = ServerProcess(tmp_path / "d", [*FAST, "--token-ttl", "3"], rules=None).start()
 
     async def main() -> None:
-        config = local(own.url, own.namespace)
+        config = local(server.url, server.namespace)
         ann = await user(config, tmp_path / "ann", "ann", "student")
         bob = await user(config, tmp_path / "bob", "bob", "provider")
         seen_a, seen_b = Recorder(ann), Recorder(bob)

@@ -22,10 +22,12 @@ from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
 from desktop_chat.server.errors import ServerError
 from desktop_chat.server.leases import Leases, add_lease_routes
+from desktop_chat.server.notifications import add_notification_routes
 from desktop_chat.server.realtime import Realtime, RealtimeSettings
 from desktop_chat.server.realtime_app import add_ops_routes, make_realtime, node_backend
 from desktop_chat.server.realtime_auth import LocalVerifier
 from desktop_chat.server.realtime_data import LocalData
+from desktop_chat.server.reminders import Reminders
 from desktop_chat.server.rest import RestApi, RestSettings
 from desktop_chat.server.rules import RulesError, RuleSet
 from desktop_chat.server.store import Durability, Store
@@ -81,6 +83,8 @@ class ServerConfig:
     """Started by the desktop app: stop once the last app's lease is gone (``leases.py``)."""
     lease_ttl: float = 15.0
     lease_wait: float = 60.0
+    reminder_minutes: float = 15.0
+    """Minutes before a confirmed booking's session its people get a reminder; 0: none."""
 
 
 class Server:
@@ -96,6 +100,7 @@ class Server:
         self._site: web.TCPSite | None = None
         self.port = 0
         self.leases: Leases | None = None
+        self.reminders: Reminders | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -139,17 +144,25 @@ class Server:
             self.realtime.attach(app)
             add_ops_routes(app, self.realtime)
             add_auth_routes(app, self.auth, access.is_admin)
+            add_notification_routes(app, self.db, self.auth, access.is_admin)
             if config.embedded:
                 self.leases = Leases(config.lease_ttl, config.lease_wait)
                 add_lease_routes(app, self.leases, access.is_admin)
             app.router.add_route("*", "/{tail:.*}", api.handle)
             self._runner, self._site, self.port = await listen(app, config.host, config.port)
+            lead_ms = round(config.reminder_minutes * 60_000)
+            if lead_ms > 0:
+                self.reminders = Reminders(self.db, lead_ms)
+                self.reminders.start()
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
         """Stop accepting, finish accepted writes, close streams and the store, free the dir."""
+        if self.reminders is not None:  # before the database: it writes through it
+            await self.reminders.close()
+            self.reminders = None
         if self.leases is not None:
             await self.leases.close()
         if self._site is not None:

@@ -19,13 +19,14 @@ from desktop_chat.server.app import ServerConfig, serve
 from desktop_chat.server.datadir import DataDir, default_data_dir
 from desktop_chat.server.errors import ServerError, StoreError
 from desktop_chat.server.log_format import configure_logging
+from desktop_chat.server.notifications import add_notify_parser, run_notify
 from desktop_chat.server.store import Store
 from desktop_chat.server.users_cli import add_users_parser, run_users, scrypt_n
 
 __all__ = ["main"]
 
 log = logging.getLogger("desktop_chat.server")
-COMMANDS = ("serve", "export", "import", "users")
+COMMANDS = ("serve", "export", "import", "users", "notify")
 
 
 def export_tree(data_dir: Path, out: IO[bytes]) -> None:
@@ -92,6 +93,16 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 7 * 24 * 60:
+        raise argparse.ArgumentTypeError("must be a number of minutes from 0 to 10080")
     return value
 
 
@@ -206,6 +217,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the desktop app's own server: stop when the last app holding a lease "
         "(POST /_admin/leases) has released it or let it expire",
     )
+    serve_cmd.add_argument(
+        "--reminder-minutes",
+        type=_minutes,
+        default=15.0,
+        help="remind both people of a confirmed booking this many minutes before its "
+        "session (default 15; 0 sends no reminders)",
+    )
     serve_cmd.add_argument("--lease-ttl", type=_seconds, default=15.0, help=argparse.SUPPRESS)
     serve_cmd.add_argument("--lease-wait", type=_seconds, default=60.0, help=argparse.SUPPRESS)
     for name, text in (
@@ -217,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "import":
             sub.add_argument("file", type=Path)
     add_users_parser(commands)
+    add_notify_parser(commands)
     return parser
 
 
@@ -237,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"imported {count} values into {data_dir}")
         elif args.command == "users":
             run_users(args, data_dir)
+        elif args.command == "notify":
+            run_notify(args, data_dir)
         else:
             config = ServerConfig(
                 data_dir=data_dir,
@@ -261,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 embedded=args.embedded,
                 lease_ttl=args.lease_ttl,
                 lease_wait=args.lease_wait,
+                reminder_minutes=args.reminder_minutes,
             )
             if not config.typing_rate > 0:
                 raise ServerError("--typing-rate must be positive")

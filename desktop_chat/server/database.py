@@ -92,6 +92,10 @@ class Database:
         """Called after each committed write with its ``(path, value)`` changes (values with
         server values resolved); the Socket.IO layer pushes notifications from here."""
 
+    def now_ms(self) -> int:
+        """The server clock (epoch ms): what server timestamps and the rules' ``now`` use."""
+        return self._clock_ms()
+
     async def start(self) -> None:
         self.root = await asyncio.to_thread(self._store.load)
         self._writer = asyncio.create_task(self._write_loop(), name="database-writer")

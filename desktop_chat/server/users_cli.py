@@ -21,7 +21,7 @@ from desktop_chat.server.credentials import AuthError, ScryptParams
 from desktop_chat.server.datadir import ADMIN_SECRET_ENV, DataDir
 from desktop_chat.server.errors import DataDirLockedError, ServerError
 
-__all__ = ["add_users_parser", "run_users"]
+__all__ = ["Online", "add_users_parser", "online", "run_users"]
 
 ACTIONS = ("add", "list", "disable", "enable", "reset-password", "export", "import")
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
@@ -45,7 +45,8 @@ class Online:
         self.url = url
         self.secret = secret
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """One admin API request; its JSON answer, or ServerError with the server's message."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
             self.url + path,
@@ -69,18 +70,18 @@ class Online:
 
     def _user(self, email: str, action: str, body: Any = None) -> dict[str, Any]:
         quoted = urllib.parse.quote(email, safe="@")
-        user: dict[str, Any] = self._call("POST", f"/_admin/users/{quoted}:{action}", body or {})[
+        user: dict[str, Any] = self.call("POST", f"/_admin/users/{quoted}:{action}", body or {})[
             "user"
         ]
         return user
 
     def add(self, email: str, password: str, name: str | None) -> dict[str, Any]:
         body = {"email": email, "password": password, "displayName": name}
-        user: dict[str, Any] = self._call("POST", "/_admin/users", body)["user"]
+        user: dict[str, Any] = self.call("POST", "/_admin/users", body)["user"]
         return user
 
     def list_users(self) -> list[dict[str, Any]]:
-        users: list[dict[str, Any]] = self._call("GET", "/_admin/users")["users"]
+        users: list[dict[str, Any]] = self.call("GET", "/_admin/users")["users"]
         return users
 
     def set_disabled(self, email: str, disabled: bool) -> dict[str, Any]:
@@ -90,11 +91,11 @@ class Online:
         return self._user(email, "resetPassword", {"password": password})
 
     def export(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = self._call("GET", "/_admin/users:export")["users"]
+        records: list[dict[str, Any]] = self.call("GET", "/_admin/users:export")["users"]
         return records
 
     def import_users(self, records: list[Any]) -> int:
-        count: int = self._call("POST", "/_admin/users:import", {"users": records})["imported"]
+        count: int = self.call("POST", "/_admin/users:import", {"users": records})["imported"]
         return count
 
 
@@ -143,6 +144,21 @@ def _admin_secret(directory: DataDir) -> str:
     return secret
 
 
+def online(directory: DataDir) -> Online:
+    """The admin API of the server holding *directory* (whose lock is taken), from its
+    ``server.json``, with the admin secret from the environment or the data dir."""
+    info = directory.published()
+    port = None if info is None else info.get("port")
+    if not isinstance(port, int):
+        raise ServerError(
+            f"a server holds {directory.root} but has not written server.json yet; try again"
+        )
+    host = str(info.get("host", "127.0.0.1")) if info else "127.0.0.1"
+    host = "127.0.0.1" if host in _ANY_ADDRESS else host
+    host = f"[{host}]" if ":" in host else host
+    return Online(f"http://{host}:{port}", _admin_secret(directory))
+
+
 @contextmanager
 def open_backend(data_dir: Path, scrypt: ScryptParams, create: bool) -> Iterator[Backend]:
     """The running server's admin API if a server holds *data_dir*, else the file itself."""
@@ -154,16 +170,7 @@ def open_backend(data_dir: Path, scrypt: ScryptParams, create: bool) -> Iterator
     try:
         directory.lock()
     except DataDirLockedError:
-        info = directory.published()
-        port = None if info is None else info.get("port")
-        if not isinstance(port, int):
-            raise ServerError(
-                f"a server holds {data_dir} but has not written server.json yet; try again"
-            ) from None
-        host = str(info.get("host", "127.0.0.1")) if info else "127.0.0.1"
-        host = "127.0.0.1" if host in _ANY_ADDRESS else host
-        host = f"[{host}]" if ":" in host else host
-        yield Online(f"http://{host}:{port}", _admin_secret(directory))
+        yield online(directory)
         return
     try:
         store = AccountStore(data_dir / ACCOUNTS_FILE, scrypt)

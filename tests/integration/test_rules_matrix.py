@@ -1420,3 +1420,13 @@ def test_conditional_write_does_not_leak_unreadable_data(
     )
     assert alice.uid not in response.text
     denied(response)
+
+
+def test_no_one_takes_a_session_reminders_id(world: World, alice: User, bob: User) -> None:
+    """The server writes a booking's reminder under ``sessionReminder_<bookingId>`` only if no
+    notification has that id: a participant must not be able to take it first."""
+    c = cid(alice, bob)
+    mid = new_id("m")
+    taken = send_patch(alice, bob, mid, "sessionReminder_" + new_id("b"), text="mine now")
+    denied(world.patch(alice, "", taken))
+    assert world.value(f"conversations/{c}/messages/{mid}") is None  # refused as a whole

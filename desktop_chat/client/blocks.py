@@ -13,6 +13,7 @@ from desktop_chat.client.events import (
     EventBus,
     MessageAdded,
     MessageChanged,
+    NotificationChanged,
     NotificationReceived,
     PresenceChanged,
     TypingChanged,
@@ -80,7 +81,7 @@ class BlockList:
             )
         if isinstance(event, MessageAdded | MessageChanged):
             return self.hides_conversation(event.message.conversation_id)
-        if isinstance(event, NotificationReceived):
+        if isinstance(event, NotificationReceived | NotificationChanged):
             return self.hides_notification(event.notification)
         if isinstance(event, PresenceChanged):
             return event.uid in self.uids

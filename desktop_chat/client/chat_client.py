@@ -16,6 +16,7 @@ from desktop_chat.client.errors import (
     PermissionDeniedError,
 )
 from desktop_chat.client.events import DeliveryStateChanged, PresenceChanged
+from desktop_chat.client.notifications import mark_conversation_read, mark_notifications_read
 from desktop_chat.client.outbox import NewOutboxItem, OutboxItem
 from desktop_chat.client.rtdb import QuerySpec
 from desktop_chat.client.session import ACCOUNT_FILE, ClientSession
@@ -56,6 +57,21 @@ class ChatClient(ClientSession):
         blocks = self._block_list()
         rows = await asyncio.to_thread(cache.notifications, limit)
         return [row for row in rows if not blocks.hides_notification(row)]
+
+    async def unread_notification_count(self) -> int:
+        """How many of my notifications (of every kind) are unread, as cached."""
+        return sum(not item.read for item in await self.notifications())
+
+    async def mark_notification_read(self, nid: str) -> None:
+        """Mark my notification *nid* read (the server, then here: NotificationChanged)."""
+        uid, _, _, merger = self._account()
+        await mark_notifications_read(self.db, uid, merger.notes, [nid])
+
+    async def mark_all_notifications_read(self) -> int:
+        """Mark every unread notification of mine read, in one write; returns how many."""
+        uid, _, _, merger = self._account()
+        unread = [item.id for item in await merger.notes.unread()]
+        return len(await mark_notifications_read(self.db, uid, merger.notes, unread))
 
     async def messages(self, cid: str, limit: int = 1 << 62) -> list[Message]:
         """The cached messages of *cid* (the newest *limit*), oldest first."""
@@ -251,18 +267,14 @@ class ChatClient(ClientSession):
 
     async def mark_read(self, cid: str) -> int:
         """Mark all my unread received messages of *cid* read (asked of the server, not just
-        the loaded page), reset my unread count; returns how many messages."""
-        uid, cache, _, merger = self._account()
+        the loaded page), reset my unread count and mark the conversation's ``message``
+        notifications read, in one write; returns how many messages."""
+        uid, _, _, merger = self._account()
         other_participant(cid, uid)
         spec = QuerySpec("read", equal_to=False)
         found = await fetch_messages(self.db, cid, spec)
         unread = [m.id for m in found if m.receiver_id == uid and not m.read]
-        cached = await asyncio.to_thread(cache.notifications)
-        notes = [n.id for n in cached if not n.read and n.link and n.link.conversation_id == cid]
-        try:
-            await self.db.update("/", writes.mark_read(uid, cid, unread, notes))
-        except PermissionDeniedError:  # a notification went away meanwhile
-            await self.db.update("/", writes.mark_read(uid, cid, unread))
+        await mark_conversation_read(self.db, uid, cid, unread, merger.notes)
         await merger.merge_messages(cid, found)
         await merger.mark_read_locally(cid)
         return len(unread)

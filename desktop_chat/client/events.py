@@ -21,6 +21,7 @@ __all__ = [
     "EventStream",
     "MessageAdded",
     "MessageChanged",
+    "NotificationChanged",
     "NotificationReceived",
     "PresenceChanged",
     "Resync",
@@ -66,6 +67,16 @@ class DeliveryStateChanged:
 
 @dataclass(frozen=True, slots=True)
 class NotificationReceived:
+    """A notification the client had not seen before (read or not, as it is now)."""
+
+    notification: Notification
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationChanged:
+    """A known notification changed: it was read (here, on another device or by reading
+    its conversation)."""
+
     notification: Notification
 
 
@@ -110,6 +121,7 @@ ChatEvent: TypeAlias = (
     | MessageChanged
     | DeliveryStateChanged
     | NotificationReceived
+    | NotificationChanged
     | ConnectionStateChanged
     | PresenceChanged
     | TypingChanged

@@ -19,19 +19,17 @@ from desktop_chat.client.events import (
     EventBus,
     MessageAdded,
     MessageChanged,
-    NotificationReceived,
     Resync,
 )
+from desktop_chat.client.notifications import NotificationStore
 from desktop_chat.client.rtdb import Database, QuerySpec
 from desktop_chat.client.streams import StreamEvent, Subscription
 from desktop_chat.core.model import (
     ConversationEntry,
     DeliveryState,
     Message,
-    Notification,
     entry_from,
     message_from,
-    notification_from,
 )
 
 __all__ = [
@@ -131,9 +129,8 @@ class Merger:
         """Per conversation: no message ordered after this is in the cache unless in memory."""
         self._high: dict[str, int] = {}
         self._entries: dict[str, ConversationEntry] | None = None
-        self._notifications: dict[str, Notification] | None = None
         self._lock = asyncio.Lock()
-        self._notes_lock = asyncio.Lock()
+        self.notes = NotificationStore(cache, bus)
         self.writer = CacheWriter(cache, self._write_failed)
 
     def _write_failed(self, exc: Exception) -> None:
@@ -269,27 +266,9 @@ class Merger:
 
     async def merge_notifications(self, children: list[tuple[str, Any]]) -> None:
         """``(id, record)`` pairs of ``notifications/{uid}``: new ones are announced once,
-        whether they come from the stream or from a Socket.IO push (one at a time)."""
-        async with self._notes_lock:
-            await self._merge_notifications(children)
-
-    async def _merge_notifications(self, children: list[tuple[str, Any]]) -> None:
-        if self._notifications is None:
-            rows = await asyncio.to_thread(self.cache.notifications)
-            self._notifications = {item.id: item for item in rows}
-        known = self._notifications
-        fresh: list[Notification] = []
-        changed: list[Notification] = []
-        for nid, record in children:
-            item = notification_from(nid, record)
-            if item is None or known.get(nid) == item:
-                continue
-            (changed if nid in known else fresh).append(item)
-            known[nid] = item
-        if fresh or changed:
-            await asyncio.to_thread(self.cache.upsert_notifications, fresh + changed)
-        for item in sorted(fresh, key=lambda n: (n.created_at, n.id)):
-            self.bus.publish(NotificationReceived(item))
+        whether they come from the stream or from a Socket.IO push (one at a time), and
+        read ones once as changed (:class:`NotificationStore`)."""
+        await self.notes.merge(children)
 
 
 def changed_children(event: StreamEvent) -> list[tuple[str, Any]]:

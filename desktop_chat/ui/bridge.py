@@ -19,26 +19,24 @@ from desktop_chat.client.events import (
     DeliveryStateChanged,
     MessageAdded,
     MessageChanged,
+    NotificationChanged,
     NotificationReceived,
     PresenceChanged,
     Resync,
     TypingChanged,
 )
+from desktop_chat.client.notifications import UnreadTally
 from desktop_chat.client.transport import TaskTracker
 from desktop_chat.core.errors import CoreError
-from desktop_chat.core.model import (
-    ConversationEntry,
-    DeliveryState,
-    is_uid,
-    other_participant,
-)
+from desktop_chat.core.model import ConversationEntry, DeliveryState, other_participant
 from desktop_chat.ui.bridge_data import (
     OpenedConversation,
     SearchHit,
     Skill,
     human_error,
+    read_skills,
     search_hits,
-    skill_from,
+    unsent_count,
 )
 from desktop_chat.ui.formatting import set_server_offset
 
@@ -64,6 +62,9 @@ class ChatBridge(QObject):
     messageChanged = Signal(object)
     deliveryChanged = Signal(str, str, object, object)
     notificationReceived = Signal(object)
+    notificationChanged = Signal(object)
+    notificationsLoaded = Signal(object)  # list[Notification]: cached, then on each resync
+    unreadNotificationsChanged = Signal(int)
     connectionChanged = Signal(bool, str)
     presenceChanged = Signal(str, bool, "qlonglong")
     typingChanged = Signal(str, str, bool)
@@ -88,6 +89,7 @@ class ChatBridge(QObject):
         self._draft_writers: dict[str, asyncio.Task[None]] = {}
         self._own_http: aiohttp.ClientSession | None = None
         self.closed = False
+        self._tally = UnreadTally()
         self._pump = self._spawn(self._run(), "events")
 
     # the event pump ------------------------------------------------------------------------
@@ -100,13 +102,31 @@ class ChatBridge(QObject):
         """The tasks still running: the event pump and the commands."""
         return self._tasks.tasks
 
+    @property
+    def unread_notifications(self) -> int:
+        """My unread notifications of every kind (cached first, then live): the bell's count."""
+        return self._tally.count
+
     async def _run(self) -> None:
+        await self._load_notifications()  # (in the pump: the events queued meanwhile follow)
         async for event in self._stream:
             set_server_offset(self.client.server_offset_ms())  # (before any time is shown)
             try:
                 self._emit(event)
             except Exception:
                 log.exception("a slot failed on %r", event)
+            if isinstance(event, Resync):
+                await self._load_notifications()
+
+    async def _load_notifications(self) -> None:
+        try:
+            items = await self.client.notifications()
+        except ClientError as exc:
+            log.info("no notifications to show: %s", exc)
+            return
+        self.notificationsLoaded.emit(items)
+        if self._tally.reset(items):
+            self.unreadNotificationsChanged.emit(self._tally.count)
 
     def _emit(self, event: ChatEvent) -> None:
         if isinstance(event, MessageAdded):
@@ -126,8 +146,12 @@ class ChatBridge(QObject):
             self.presenceChanged.emit(event.uid, event.online, seen)
         elif isinstance(event, ConnectionStateChanged):
             self.connectionChanged.emit(event.connected, event.channel)
-        elif isinstance(event, NotificationReceived):
-            self.notificationReceived.emit(event.notification)
+        elif isinstance(event, NotificationReceived | NotificationChanged):
+            new = isinstance(event, NotificationReceived)
+            signal = self.notificationReceived if new else self.notificationChanged
+            signal.emit(event.notification)
+            if self._tally.apply(event.notification):
+                self.unreadNotificationsChanged.emit(self._tally.count)
         elif isinstance(event, Resync):
             self.resync.emit(event.reason)
 
@@ -205,6 +229,12 @@ class ChatBridge(QObject):
     def mark_read(self, cid: str) -> None:
         self._call(self.client.mark_read(cid), "mark the conversation read")
 
+    def mark_notification_read(self, nid: str) -> None:
+        self._call(self.client.mark_notification_read(nid), "mark the notification read")
+
+    def mark_all_notifications_read(self) -> None:
+        self._call(self.client.mark_all_notifications_read(), "mark the notifications read")
+
     def load_older(self, cid: str, before_id: str | None) -> None:
         """``olderLoaded(cid, before_id, list[Message])``: the page before *before_id*
         (the page is None when it could not be read)."""
@@ -260,7 +290,7 @@ class ChatBridge(QObject):
         )
 
     def load_skills(self) -> None:
-        self._call(self.skills(), "load the skills", self.skillsLoaded.emit)
+        self._call(read_skills(self.client), "load the skills", self.skillsLoaded.emit)
 
     def search(self, query: str) -> None:
         """``searchFinished(query, list[SearchHit])`` over the cached messages."""
@@ -271,11 +301,11 @@ class ChatBridge(QObject):
         )
 
     def refresh_unsent(self) -> None:
-        self._call(self.unsent_count(), "count the unsent messages", self.unsentCount.emit)
+        self._call(unsent_count(self.client), "count the unsent messages", self.unsentCount.emit)
 
     def count_unsent(self, done: Callable[[int | None], None]) -> None:
         """*done* with how many messages wait to be sent (None if they cannot be counted)."""
-        self._call(self.unsent_count(), "count the unsent messages", done, lambda: done(None))
+        self._call(unsent_count(self.client), "count the unsent messages", done, lambda: done(None))
 
     # reads (synchronous) -------------------------------------------------------------------
     def presence(self, uid: str) -> PresenceChanged | None:
@@ -312,31 +342,12 @@ class ChatBridge(QObject):
         blocked = other is not None and self.is_blocked(other)
         return OpenedConversation(cid, messages, states, draft, blocked)
 
-    async def skills(self) -> list[Skill]:
-        """Every skill in ``skills/`` (title order), with its provider's name."""
-        raw = await self.client.db.get("skills")
-        found = [s for key, value in (raw or {}).items() if (s := skill_from(key, value))]
-        names: dict[str, str] = {}
-        for uid in {skill.provider_id for skill in found if is_uid(skill.provider_id)}:
-            try:
-                profile = await self.client.profile(uid)
-            except ClientError as exc:
-                log.info("no profile for provider %s: %s", uid, exc)
-                profile = None
-            names[uid] = profile.display_name if profile is not None else "Unknown provider"
-        found = [s.with_provider(names.get(s.provider_id, "Unknown provider")) for s in found]
-        return sorted(found, key=lambda skill: (skill.title.casefold(), skill.id))
-
     async def search_messages(self, query: str, limit: int = 100) -> list[SearchHit]:
         """Cached messages with every word of *query* (the client's full-text search), newest
         first, as hits naming their conversation."""
         found = await self.client.search_messages(query, limit)
         entries: list[ConversationEntry] = await self.client.conversations()
         return search_hits(found, entries, query)
-
-    async def unsent_count(self) -> int:
-        outbox = self.client.outbox
-        return 0 if outbox is None else await asyncio.to_thread(outbox.unsent_count)
 
     async def photo_loader(self, url: str) -> bytes:
         """The bytes of a profile photo at *url* (b"" if it cannot be had)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from desktop_chat.client.errors import (
     AuthError,
@@ -21,15 +24,22 @@ from desktop_chat.core.model import (
     is_uid,
 )
 
+if TYPE_CHECKING:
+    from desktop_chat.client.chat_client import ChatClient
+
 __all__ = [
     "OpenedConversation",
     "SearchHit",
     "Skill",
     "human_error",
+    "read_skills",
     "search_hits",
     "skill_from",
     "snippet",
+    "unsent_count",
 ]
+
+log = logging.getLogger("desktop_chat.ui")
 
 SNIPPET = 80
 """Characters of context shown around a search hit."""
@@ -94,6 +104,28 @@ def skill_from(skill_id: object, value: object) -> Skill | None:
     if price is None or price < 0 or duration is None or not isinstance(description, str):
         return None
     return Skill(skill_id, title.strip(), provider, price, int(duration), description)
+
+
+async def read_skills(client: ChatClient) -> list[Skill]:
+    """Every skill in ``skills/`` (title order), with its provider's name."""
+    raw = await client.db.get("skills")
+    found = [s for key, value in (raw or {}).items() if (s := skill_from(key, value))]
+    names: dict[str, str] = {}
+    for uid in {skill.provider_id for skill in found if is_uid(skill.provider_id)}:
+        try:
+            profile = await client.profile(uid)
+        except ClientError as exc:
+            log.info("no profile for provider %s: %s", uid, exc)
+            profile = None
+        names[uid] = profile.display_name if profile is not None else "Unknown provider"
+    found = [s.with_provider(names.get(s.provider_id, "Unknown provider")) for s in found]
+    return sorted(found, key=lambda skill: (skill.title.casefold(), skill.id))
+
+
+async def unsent_count(client: ChatClient) -> int:
+    """How many messages wait in the account's outbox to be sent."""
+    outbox = client.outbox
+    return 0 if outbox is None else await asyncio.to_thread(outbox.unsent_count)
 
 
 @dataclass(frozen=True, slots=True)

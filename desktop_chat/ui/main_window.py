@@ -19,6 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
@@ -38,6 +39,7 @@ from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.conversation_delegate import ConversationDelegate
 from desktop_chat.ui.conversation_model import ConversationListModel, Roles
 from desktop_chat.ui.indicators import StatusLine
+from desktop_chat.ui.notification_bell import NotificationBell
 from desktop_chat.ui.search_hits import MessageHits
 from desktop_chat.ui.skills_panel import SkillList, SkillPage
 
@@ -55,7 +57,7 @@ FRAME_SECONDS = 0.02
 class MainWindow(QMainWindow):
     """Search, the conversation list and the Skills panel on the left; the open conversation
     (or a skill's page) on the right; the connection state at the bottom; my account (and
-    Sign out) above the search."""
+    Sign out) and the notification bell above the search."""
 
     signOutRequested = Signal()
     """The person confirmed Sign out (the app closes this window and ends the session)."""
@@ -182,9 +184,13 @@ class MainWindow(QMainWindow):
         bridge.error.connect(self._error)
         bridge.resync.connect(lambda _reason: bridge.load_conversations())
         # made last: first in the column, last in the focus chain (Shift+Tab from the search)
+        self.bell = NotificationBell(bridge, left)  # right of the account, before it in the chain
         self.account = AccountButton(bridge, self.avatars, left)
         self.account.signOutConfirmed.connect(self.signOutRequested)
-        left_layout.insertWidget(0, self.account)
+        top = QHBoxLayout()
+        top.addWidget(self.account, 1)
+        top.addWidget(self.bell, 0, Qt.AlignmentFlag.AlignVCenter)
+        left_layout.insertLayout(0, top)
 
     def start(self) -> None:
         """Show skeleton rows and read the conversation list."""
@@ -223,12 +229,14 @@ class MainWindow(QMainWindow):
             self.right.removeWidget(self.no_chat)
             self.no_chat.setParent(None)  # (out of the focus chain now)
             self.no_chat.deleteLater()
-            # the account stays last in the focus chain: Shift+Tab from the search reaches it
+            # the bell and the account stay last in the focus chain: Shift+Tab from the search
+            # reaches the account, then the bell
             last = self.previousInFocusChain()  # (the chain wraps: this is its end)
             while last is not self and not last.focusPolicy() & Qt.FocusPolicy.TabFocus:
                 last = last.previousInFocusChain()
-            if last not in (self, self.account):
-                QWidget.setTabOrder(last, self.account)
+            if last not in (self, self.account, self.bell):
+                QWidget.setTabOrder(last, self.bell)
+                QWidget.setTabOrder(self.bell, self.account)
         return self._chat
 
     def _open_cid(self) -> str | None:

@@ -21,6 +21,7 @@ from desktop_chat.client.events import (
     DeliveryStateChanged,
     MessageAdded,
     MessageChanged,
+    NotificationChanged,
     NotificationReceived,
     PresenceChanged,
     Resync,
@@ -29,6 +30,7 @@ from desktop_chat.client.events import (
 from desktop_chat.client.token_store import MemoryTokenStore
 from desktop_chat.core.model import DeliveryState, Message, conversation_id
 from desktop_chat.ui.bridge import ChatBridge, SearchHit, Skill
+from desktop_chat.ui.bridge_data import read_skills
 from tests.support.auth import PASSWORD
 from tests.support.chat import FAST, Recorder
 from tests.support.server import ServerProcess
@@ -130,6 +132,7 @@ class Signals:
         "messageChanged",
         "deliveryChanged",
         "notificationReceived",
+        "notificationChanged",
         "connectionChanged",
         "presenceChanged",
         "typingChanged",
@@ -162,6 +165,8 @@ def as_signal(event: ChatEvent) -> tuple[str, tuple[Any, ...]]:
             return "deliveryChanged", (cid, mid, state, error)
         case NotificationReceived(note):
             return "notificationReceived", (note,)
+        case NotificationChanged(note):
+            return "notificationChanged", (note,)
         case ConnectionStateChanged(connected, channel):
             return "connectionChanged", (connected, channel)
         case PresenceChanged(uid, online, seen):
@@ -272,7 +277,7 @@ def test_conversation_state_drafts_search_and_skills(
             },
         )
         chat_server.put("skills/broken", {"title": "no provider"})
-        skills: list[Skill] = run_on(qtbot, qloop, bridge.skills())
+        skills: list[Skill] = run_on(qtbot, qloop, read_skills(bridge.client))
         assert [(s.id, s.title, s.provider_name) for s in skills] == [
             ("guitar1", "Guitar for beginners", "Bob")
         ]

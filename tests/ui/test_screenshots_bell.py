@@ -1,0 +1,157 @@
+"""Screenshots of the bell (0, 3 and 12 unread) and its dropdown, light and dark, in build/."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from desktop_chat.client.chat_client import ChatClient
+from desktop_chat.core.model import conversation_id
+from desktop_chat.ui.main_window import MainWindow
+from tests.support.chat import FAST
+from tests.support.server import ServerProcess
+from tests.ui.conftest import run_on
+from tests.ui.test_bridge import close_all, new_user
+from tests.ui.test_screenshots_windows import (
+    THEMES,
+    save,
+    shoot,
+    themed,  # noqa: F401  (the fixture)
+    window_for,
+    with_popup,
+)
+
+LONG = 30_000
+MINUTE = 60_000
+
+
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("bellshots") / "d", FAST, rules=None).start()
+    yield server
+    server.kill()
+
+
+SYSTEM = [
+    ("review", "New review: ★★★★★", "Maya: “Patient and clear, thank you!”", {"skillId": "g"}, 4),
+    ("payment", "Payment received: 30.00", "Reggae guitar, from the first chord", None, 50),
+    ("session_reminder", "Lesson in 1 hour", "Reggae guitar with Maya at 11:00", None, 75),
+    (
+        "booking_request",
+        "New booking request",
+        "Maya asks for Friday 10:00",
+        {"bookingId": "b1"},
+        180,
+    ),
+    ("booking_confirmed", "Booking confirmed", "Friday 10:00 with Leo", {"bookingId": "b2"}, 600),
+    ("review", "New review: ★★★★", "Dan: “Great first lesson”", {"skillId": "g"}, 1500),
+    ("payment", "Payout sent", "120.00 to your bank account", None, 3000),
+    ("session_reminder", "Lesson tomorrow", "Drums with Dan at 09:30", None, 4000),
+    ("review", "New review: ★★★", None, None, 9000),
+]
+
+
+def put_note(server: ServerProcess, uid: str, nid: str, row: tuple[Any, ...]) -> None:
+    kind, title, body, link, minutes = row
+    record: dict[str, Any] = {
+        "kind": kind,
+        "title": title,
+        "createdAt": int(time.time() * 1000) - minutes * MINUTE,
+        "read": False,
+    }
+    if body:
+        record["body"] = body
+    if link:
+        record["link"] = link
+    server.put(f"notifications/{uid}/{nid}", record)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.usefixtures("themed")
+def test_bell_and_dropdown(
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    chat_server: ServerProcess,
+    tmp_path: Path,
+    scheme: str,
+) -> None:
+    async def people() -> list[ChatClient]:
+        return [
+            await new_user(chat_server, tmp_path / name, name, role)
+            for name, role in [("Leo Park", "provider"), ("Maya Singh", "student")]
+        ]
+
+    leo, maya = run_on(qtbot, qloop, people(), 60)
+    assert leo.uid and maya.uid
+    bridge, window = window_for(qtbot, leo, THEMES[scheme])
+    try:
+        window.start()
+        bell = window.bell
+        qtbot.waitUntil(window.empty.isVisible, timeout=LONG)
+        assert bell.badge == ""
+        shoot(qtbot, window, f"bell-0-{scheme}")
+        bell.click()
+        qtbot.waitUntil(bell.popup.isVisible, timeout=LONG)
+        qtbot.wait(150)
+        save(with_popup(window, bell.popup), f"bell-empty-dropdown-{scheme}")
+        bell.popup.close()
+
+        async def maya_writes() -> None:
+            cid = await maya.open_conversation(leo.uid)
+            await maya.send_message(cid, "Hi Leo! Is Friday 10:00 still free?")
+
+        other = window_blur(qtbot, window)
+        run_on(qtbot, qloop, maya_writes())
+        for n, row in enumerate(SYSTEM[:2]):
+            put_note(chat_server, leo.uid, f"s{n}", row)
+        qtbot.waitUntil(lambda: bell.unread == 3, timeout=LONG)
+        assert bell.badge == "3"
+        shoot(qtbot, window, f"bell-3-{scheme}")
+
+        for n, row in enumerate(SYSTEM[2:], start=2):
+            put_note(chat_server, leo.uid, f"s{n}", row)
+        run_on(qtbot, qloop, maya.send_message(maya_cid(maya, leo), "See you then 🎸"))
+        qtbot.waitUntil(lambda: bell.unread == 11, timeout=LONG)
+        run_on(qtbot, qloop, leo.mark_notification_read("s6"))  # one read: not tinted
+        qtbot.waitUntil(lambda: bell.unread == 10, timeout=LONG)
+        put_note(chat_server, leo.uid, "s9", ("payment", "Refund issued", "15.00", None, 9500))
+        put_note(chat_server, leo.uid, "s10", ("review", "New review", "“Fun!”", None, 9600))
+        qtbot.waitUntil(lambda: bell.unread == 12, timeout=LONG)
+        assert bell.badge == "9+"
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=LONG)
+        other.close()
+        shoot(qtbot, window, f"bell-12-{scheme}")
+        bell.setFocus()
+        bell.click()
+        qtbot.waitUntil(bell.popup.isVisible, timeout=LONG)
+        bell.popup.list.setCurrentIndex(bell.model.index(1))
+        qtbot.wait(150)
+        save(with_popup(window, bell.popup), f"bell-dropdown-{scheme}")
+        bell.popup.close()
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())
+        close_all(qtbot, qloop, leo, maya)
+
+
+def maya_cid(maya: ChatClient, leo: ChatClient) -> str:
+    assert maya.uid is not None and leo.uid is not None
+    return conversation_id(maya.uid, leo.uid)
+
+
+def window_blur(qtbot: QtBot, window: MainWindow) -> QWidget:
+    """Another window takes the focus, so Leo reads nothing meanwhile."""
+    other = QWidget()
+    qtbot.addWidget(other)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(lambda: not window.isActiveWindow(), timeout=LONG)
+    return other

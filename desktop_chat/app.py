@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from desktop_chat.ui.bridge import ChatBridge
     from desktop_chat.ui.sign_in_window import SignInWindow
     from desktop_chat.ui.single_instance import SingleInstance
+    from desktop_chat.ui.tray import DesktopShell
 
 log = logging.getLogger("desktop_chat.ui")
 
@@ -96,6 +97,7 @@ class DesktopApp:
         self.windows: list[QWidget] = []
         self.tokens: dict[ChatClient, SessionTokenStore | None] = {}  # a sign-in's, by client
         self.error_box: QMessageBox | None = None
+        self.desktop: DesktopShell | None = None  # the tray, desktop notifications, sounds
         from desktop_chat.client.transport import TaskTracker
 
         self._tasks = TaskTracker("desktop-chat", on_failure=self._failed)
@@ -253,7 +255,11 @@ class DesktopApp:
         if title is not None:
             window.setWindowTitle(title)
         self.windows.append(window)
-        window.show()
+        from desktop_chat.ui.app_settings import starts_in_tray
+
+        if not starts_in_tray(self.profile.directory):
+            window.show()
+        self.spawn(self._attach_desktop(window, bridge), "tray and notifications")
         start = getattr(window, "start", None)  # MainWindow reads the list once it shows
         if callable(start):
             start()
@@ -262,24 +268,15 @@ class DesktopApp:
             requested.connect(lambda: self.sign_out(client, bridge, window))
         return window
 
-    def sign_out(self, client: ChatClient, bridge: ChatBridge, window: QWidget) -> None:
-        """Sign *window*'s account out: the sign-in window opens first (so the app does not
-        quit), held until the main window has closed, its bridge too, and the session ended."""
-        from desktop_chat.ui.account_menu import SIGNING_OUT, end_session
+    async def _attach_desktop(self, window: QWidget, bridge: ChatBridge) -> None:
+        from desktop_chat.ui.tray import attach_when_painted
 
-        if window not in self.windows:
-            return  # signing out already
-        user = client.auth.user
-        email = user.email if user is not None else None
-        sign_in = self._ask_sign_in(client, self.tokens.get(client), email)
-        sign_in.hold(SIGNING_OUT)
-        self.windows.remove(window)
-        window.close()
-        window.deleteLater()
-        ending = self.spawn(end_session(client, bridge, sign_in), "sign out")
-        ending.add_done_callback(  # (until then, quitting closes the bridge too)
-            lambda _: self.bridges.remove(bridge) if bridge in self.bridges else None
-        )
+        await attach_when_painted(self, window, bridge)
+
+    def sign_out(self, client: ChatClient, bridge: ChatBridge, window: QWidget) -> None:
+        from desktop_chat.ui.account_menu import sign_out_window
+
+        sign_out_window(self, client, bridge, window)
 
     async def _start_demo(self) -> None:
         from desktop_chat.client.config import BackendConfig
@@ -314,6 +311,8 @@ class DesktopApp:
         """Close the windows, stop the clients, release the server, cancel every task."""
         with contextlib.suppress(RuntimeError, TypeError):
             self.qapp.lastWindowClosed.disconnect(self.quit)
+        if self.desktop is not None:  # first: closing the windows now closes them
+            self.desktop.close()
         for window in self.windows:
             window.close()
             window.deleteLater()

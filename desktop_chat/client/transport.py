@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -210,7 +209,7 @@ class ServerClock:
             return  # a malformed Date says nothing about the clock
         self._last_header = date_header
         self._offsets = [*self._offsets[-(self._samples - 1) :], sent + 0.5 - self._clock()]
-        self.offset = statistics.median(self._offsets)
+        self.offset = sorted(self._offsets)[len(self._offsets) // 2]  # (the median)
 
     def now_ms(self) -> int:
         """Now on the server's clock, in milliseconds."""

@@ -6,7 +6,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -28,11 +28,15 @@ from desktop_chat.ui.bridge import ChatBridge
 from desktop_chat.ui.sign_in_window import SignInWindow
 from desktop_chat.ui.theme import SIZES, current_theme, scaled_font
 
+if TYPE_CHECKING:
+    from desktop_chat.app import DesktopApp
+
 __all__ = [
     "SIGNING_OUT",
     "AccountButton",
     "SignOutDialog",
     "end_session",
+    "sign_out_window",
     "signed_out_problem",
     "waiting_text",
 ]
@@ -290,3 +294,23 @@ async def end_session(client: ChatClient, bridge: ChatBridge, sign_in: SignInWin
     sign_in.release()
     if problem is not None:
         sign_in.show_error(signed_out_problem(problem))
+
+
+def sign_out_window(
+    app: DesktopApp, client: ChatClient, bridge: ChatBridge, window: QWidget
+) -> None:
+    """Sign *window*'s account out: the sign-in window opens first (so the app does not
+    quit), held until the main window has closed, its bridge too, and the session ended."""
+    if window not in app.windows:
+        return  # signing out already
+    user = client.auth.user
+    email = user.email if user is not None else None
+    sign_in = app._ask_sign_in(client, app.tokens.get(client), email)
+    sign_in.hold(SIGNING_OUT)
+    app.windows.remove(window)
+    window.close()
+    window.deleteLater()
+    ending = app.spawn(end_session(client, bridge, sign_in), "sign out")
+    ending.add_done_callback(  # (until then, quitting closes the bridge too)
+        lambda _: app.bridges.remove(bridge) if bridge in app.bridges else None
+    )

@@ -11,6 +11,7 @@ from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QObject,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -32,8 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.model import ConversationEntry, Message
+from desktop_chat.core.model import ConversationEntry, Message, Notification
 from desktop_chat.ui.account_menu import AccountButton
+from desktop_chat.ui.app_settings import AppSettings, mute_menu
 from desktop_chat.ui.avatars import AvatarCache
 from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.conversation_delegate import ConversationDelegate
@@ -97,6 +99,9 @@ class MainWindow(QMainWindow):
         self.list.setFrameShape(QListView.Shape.NoFrame)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.clicked.connect(self._row_chosen)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._list_menu)
+        self.app_settings: AppSettings | None = None  # the desktop settings (use_settings)
         self.list.activated.connect(self._row_chosen)
         self.empty = QLabel("No conversations yet", self)
         self.empty.setAccessibleName("No conversations")
@@ -355,11 +360,36 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(0)
         self.open_conversation(cid, entry)
 
+    # desktop notifications (ui/tray.py) ----------------------------------------------------
+    def use_settings(self, settings: AppSettings) -> None:
+        self.app_settings = settings
+
+    def _list_menu(self, pos: QPoint) -> None:
+        cid = self.list.indexAt(pos).data(Roles.ConversationId)
+        if isinstance(cid, str) and self.app_settings is not None:
+            mute_menu(self.app_settings, cid, self).exec(self.list.viewport().mapToGlobal(pos))
+
+    def visible_conversation(self) -> str | None:
+        """The conversation on screen (None: none, or the window is hidden or minimised)."""
+        shown = self.isVisible() and not self.isMinimized()
+        return self._open_cid() if shown and self.right.currentWidget() is self._chat else None
+
+    def conversation_name(self, cid: str) -> str | None:
+        row = self.conversations.row_of(cid)
+        entry = self.conversations.entry(row) if row is not None else None
+        return entry.other_user_name if entry is not None else None
+
+    def open_notification(self, item: Notification) -> None:
+        self.bell.open_notification(item)
+
     # errors and closing --------------------------------------------------------------------
     def _error(self, _sentence: str) -> None:
         self.skill_page.opened()
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def flush_draft(self) -> None:
         if self._chat is not None:
             self._chat.input.flush_draft()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.flush_draft()
         super().closeEvent(event)

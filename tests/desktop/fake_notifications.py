@@ -60,6 +60,7 @@ class Notifications(ServiceInterface):
 
     @method()
     def GetCapabilities(self) -> "as":  # noqa: F821
+        self._write({"call": "GetCapabilities"})  # a client is connecting
         return ["actions", "body"]
 
     @method()

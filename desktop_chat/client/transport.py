@@ -211,10 +211,6 @@ class ServerClock:
         self._offsets = [*self._offsets[-(self._samples - 1) :], sent + 0.5 - self._clock()]
         self.offset = sorted(self._offsets)[len(self._offsets) // 2]  # (the median)
 
-    def now_ms(self) -> int:
-        """Now on the server's clock, in milliseconds."""
-        return int((self._clock() + self.offset) * 1000)
-
 
 class Http:
     """One aiohttp session, owned (closed by :meth:`close`) or borrowed from the caller."""

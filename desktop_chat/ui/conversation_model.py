@@ -21,7 +21,7 @@ from PySide6.QtCore import (
 from desktop_chat.core.model import ConversationEntry
 from desktop_chat.ui.formatting import last_seen_text, now_ms, one_line, relative_time
 
-__all__ = ["SKELETON_ROWS", "ConversationListModel", "Roles"]
+__all__ = ["SKELETON_ROWS", "ConversationListModel", "Roles", "role_names"]
 
 log = logging.getLogger("desktop_chat.ui")
 
@@ -29,6 +29,13 @@ SKELETON_ROWS = 6
 """Placeholder rows shown (and painted as skeletons) while the list is loading."""
 
 _Index = QModelIndex | QPersistentModelIndex
+
+
+def role_names(names: dict[int, QByteArray], roles: Iterable[IntEnum]) -> dict[int, QByteArray]:
+    """*names* (Qt's) with each of *roles* named in camelCase (``LastSeen`` -> ``lastSeen``)."""
+    for role in roles:
+        names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
+    return names
 
 
 class Roles(IntEnum):
@@ -72,10 +79,7 @@ class ConversationListModel(QAbstractListModel):
         return SKELETON_ROWS if self._loading else len(self._entries)
 
     def roleNames(self) -> dict[int, QByteArray]:
-        names = super().roleNames()
-        for role in Roles:
-            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
-        return names
+        return role_names(super().roleNames(), Roles)
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid() or self._loading:

@@ -118,25 +118,20 @@ class DBusNotifications(Notifications):
             what, key, summary, body = await self._queue.get()
             if what == "show":
                 args = [APP_NAME, self._ids.get(key, 0), "mail-message-new", summary, body]
-                message = Message(
-                    destination=NAME,
-                    path=PATH,
-                    interface=NAME,
-                    member="Notify",
-                    signature="susssasa{sv}i",
-                    body=[*args, ACTIONS, {}, TIMEOUT_MS],
-                )
+                call = ("Notify", "susssasa{sv}i", [*args, ACTIONS, {}, TIMEOUT_MS])
             elif key in self._ids:
-                message = Message(
-                    destination=NAME,
-                    path=PATH,
-                    interface=NAME,
-                    member="CloseNotification",
-                    signature="u",
-                    body=[self._ids.pop(key)],
-                )
+                call = ("CloseNotification", "u", [self._ids.pop(key)])
             else:
                 continue
+            member, signature, arguments = call
+            message = Message(
+                destination=NAME,
+                path=PATH,
+                interface=NAME,
+                member=member,
+                signature=signature,
+                body=arguments,
+            )
             try:
                 async with asyncio.timeout(CALL_SECONDS):
                     reply = await self.bus.call(message)

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
 )
 
 from desktop_chat.core.model import DeliveryState, Message, MessageType, delivery_of
+from desktop_chat.ui.conversation_model import role_names
 from desktop_chat.ui.formatting import clock, day_label, local_date, now_ms
 
 __all__ = ["MessageListModel", "MessageRoles", "RowData"]
@@ -107,10 +108,7 @@ class MessageListModel(QAbstractListModel):
         return 0 if parent.isValid() else len(self._keys)
 
     def roleNames(self) -> dict[int, QByteArray]:
-        names = super().roleNames()
-        for role in MessageRoles:
-            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
-        return names
+        return role_names(super().roleNames(), MessageRoles)
 
     def row_of(self, mid: str) -> int | None:
         """The row of message *mid*, or None."""

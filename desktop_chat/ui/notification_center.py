@@ -19,6 +19,7 @@ from desktop_chat.core.model import (
     NotificationKind,
 )
 from desktop_chat.ui.app_settings import Privacy
+from desktop_chat.ui.notification_model import KIND_NAMES
 from desktop_chat.ui.single_instance import bring_to_front
 from desktop_chat.ui.sounds import sound_group
 
@@ -35,14 +36,6 @@ log = logging.getLogger("desktop_chat.ui")
 APP_TITLE = "Desktop Chat"
 BODY_CHARS = 200
 SEEN = 1000
-KIND_NAMES = {
-    NotificationKind.BOOKING_REQUEST: "booking request",
-    NotificationKind.BOOKING_CONFIRMED: "booking confirmed",
-    NotificationKind.MESSAGE: "message",
-    NotificationKind.REVIEW: "review",
-    NotificationKind.PAYMENT: "payment",
-    NotificationKind.SESSION_REMINDER: "session reminder",
-}
 
 
 class ChatWindow(Protocol):
@@ -90,7 +83,7 @@ def describe(burst: Burst, privacy: Privacy) -> tuple[str, str]:
         return summary, _clip(burst.texts[-1])
     if privacy is Privacy.NOTHING:
         return APP_TITLE, f"{n} new notifications" if n > 1 else "New notification"
-    kind = KIND_NAMES.get(burst.kind, "notification")
+    kind = KIND_NAMES.get(burst.kind, "notification").lower()
     summary = f"{n} new: {kind}" if n > 1 else burst.name
     if privacy is Privacy.NAME:
         return summary, ""

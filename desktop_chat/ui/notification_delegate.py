@@ -117,13 +117,17 @@ def draw_kind(painter: QPainter, box: QRectF, kind: NotificationKind) -> None:
     white = QColor("#FFFFFF")
     painter.setBrush(white)
     painter.drawPath(fill)
-    pen = QPen(white, max(1.4, glyph.width() * 0.09))
-    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-    painter.setPen(pen)
+    painter.setPen(_round_pen(white, max(1.4, glyph.width() * 0.09)))
     painter.setBrush(Qt.BrushStyle.NoBrush)
     painter.drawPath(stroke)
     painter.restore()
+
+
+def _round_pen(colour: QColor, width: float) -> QPen:
+    pen = QPen(colour, width)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    return pen
 
 
 def draw_bell(painter: QPainter, box: QRectF, colour: QColor) -> None:
@@ -140,10 +144,7 @@ def draw_bell(painter: QPainter, box: QRectF, colour: QColor) -> None:
     body.lineTo(_at(g, 0.5, 0.16))
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    pen = QPen(colour, max(1.6, g.width() * 0.085))
-    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-    painter.setPen(pen)
+    painter.setPen(_round_pen(colour, max(1.6, g.width() * 0.085)))
     painter.setBrush(Qt.BrushStyle.NoBrush)
     painter.drawPath(body)
     painter.drawPath(clapper)

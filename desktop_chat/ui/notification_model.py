@@ -20,6 +20,7 @@ from PySide6.QtCore import (
 )
 
 from desktop_chat.core.model import Notification, NotificationKind
+from desktop_chat.ui.conversation_model import role_names
 from desktop_chat.ui.formatting import now_ms, one_line, relative_time
 
 __all__ = ["KIND_NAMES", "NotificationListModel", "NotificationRoles", "badge_count"]
@@ -83,10 +84,7 @@ class NotificationListModel(QAbstractListModel):
         return 0 if parent.isValid() else len(self._items)
 
     def roleNames(self) -> dict[int, QByteArray]:
-        names = super().roleNames()
-        for role in NotificationRoles:
-            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
-        return names
+        return role_names(super().roleNames(), NotificationRoles)
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid():

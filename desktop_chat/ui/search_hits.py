@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QWidget
 
@@ -12,8 +10,6 @@ from desktop_chat.ui.formatting import now_ms, relative_time
 from desktop_chat.ui.theme import SIZES, scaled_font
 
 __all__ = ["HIT_ROLE", "MIN_QUERY", "SEARCH_DELAY_MS", "MessageHits"]
-
-log = logging.getLogger("desktop_chat.ui")
 
 SEARCH_DELAY_MS = 250
 """How long typing must pause before the messages are searched."""

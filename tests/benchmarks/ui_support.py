@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import compileall
+import functools
 import json
 import socket
 import statistics
@@ -29,7 +30,6 @@ from tests.support.file_keyring import BACKEND, PATH_ENV
 
 ME = "uiBenchMe000000000000000000001"
 CHILD = "tests.benchmarks.ui_child"
-_compiled: list[bool] = []
 CHUNK = 10_000
 MINUTE_MS = 60_000
 TEXTS = (
@@ -136,6 +136,7 @@ def bare_env() -> dict[str, str]:
     return {"QT_QPA_PLATFORM": "offscreen"}
 
 
+@functools.cache
 def compile_app() -> None:
     """Byte-compile the app's modules, as installing it does (pip and the bundle both ship
     ``.pyc``): a checkout run with ``PYTHONDONTWRITEBYTECODE`` would otherwise compile every
@@ -147,9 +148,7 @@ def compile_app() -> None:
 
 def run_child(scenario: str, config: dict[str, Any], timeout: float = 120) -> list[dict[str, Any]]:
     """Run ui_child *scenario* to its end; its JSON events (``error`` ones raise)."""
-    if not _compiled:
-        compile_app()
-        _compiled.append(True)
+    compile_app()  # (once a run)
     child = Child(CHILD, [scenario, json.dumps(config), repr(time.time())])
     events: list[dict[str, Any]] = []
     try:

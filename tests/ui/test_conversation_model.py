@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import pytest
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from pytestqt.modeltest import ModelTester
 
 from desktop_chat.core.model import ConversationEntry
 from desktop_chat.ui.conversation_model import SKELETON_ROWS, ConversationListModel, Roles
+from tests.ui.test_message_model import Recorder
 
 NOW = 1_741_960_000_000
-
-
-class Recorder:
-    """Every structural and data signal of a model, in order."""
-
-    def __init__(self, model: QAbstractItemModel) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        model.rowsInserted.connect(lambda _p, a, b: self.events.append(("inserted", a, b)))
-        model.rowsRemoved.connect(lambda _p, a, b: self.events.append(("removed", a, b)))
-        model.rowsMoved.connect(lambda _p, a, b, _q, to: self.events.append(("moved", a, b, to)))
-        model.dataChanged.connect(
-            lambda tl, br, roles: self.events.append(("changed", tl.row(), br.row(), roles))
-        )
-        model.modelReset.connect(lambda: self.events.append(("reset",)))
-        model.layoutChanged.connect(lambda *_: self.events.append(("layout",)))
-
-    def take(self) -> list[tuple[Any, ...]]:
-        events, self.events = self.events, []
-        return events
 
 
 def entry(n: int, at: int | None, unread: int = 0, text: str | None = "hi") -> ConversationEntry:

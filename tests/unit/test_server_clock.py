@@ -13,10 +13,9 @@ NOW = 1_800_000_000.25  # this computer's clock in the tests below
 
 def test_the_offset_is_the_median_of_the_last_answers() -> None:
     clock = ServerClock(lambda: NOW)
-    assert clock.offset == 0.0 and clock.now_ms() == int(NOW * 1000)
+    assert clock.offset == 0.0
     clock.observe(formatdate(NOW + 600, usegmt=True))  # the server runs 10 minutes ahead
     assert abs(clock.offset - 600) <= 1.0
-    assert abs(clock.now_ms() - (NOW + 600) * 1000) <= 1000
     for skew in (601, 599, 3600, 600):  # one wild answer does not move the median far
         clock.observe(formatdate(NOW + skew, usegmt=True))
     assert abs(clock.offset - 600) <= 1.0

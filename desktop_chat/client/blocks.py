@@ -1,4 +1,4 @@
-"""The block list: the uids I blocked, cached, and the one small stream that keeps it current."""
+"""The block list: the uids I blocked, cached; it hides every event that concerns them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from desktop_chat.client.cache import LocalCache
 from desktop_chat.client.events import (
+    BlocksChanged,
     ChatEvent,
     ConversationChanged,
     DeliveryStateChanged,
@@ -18,13 +19,10 @@ from desktop_chat.client.events import (
     PresenceChanged,
     TypingChanged,
 )
-from desktop_chat.client.rtdb import Database
-from desktop_chat.client.streams import StreamEvent
-from desktop_chat.client.sync import children_of, consume
 from desktop_chat.core.errors import CoreError
 from desktop_chat.core.model import Notification, other_participant
 
-__all__ = ["BLOCKS_META", "BlockList", "follow_blocks"]
+__all__ = ["BLOCKS_META", "BlockList"]
 
 BLOCKS_META = "blocked"
 """The cache's meta key for the uids I blocked (so an offline start hides them too)."""
@@ -61,6 +59,7 @@ class BlockList:
             for entry in entries:
                 if entry.other_user_id in removed:
                     self.bus.publish(ConversationChanged(entry.conversation_id, entry))
+            self.bus.publish(BlocksChanged(added, removed))
 
     def hides_conversation(self, cid: str) -> bool:
         """Whether *cid* is a conversation with someone I blocked."""
@@ -95,13 +94,3 @@ class BlockList:
             and link.conversation_id is not None
             and self.hides_conversation(link.conversation_id)
         )
-
-
-async def follow_blocks(db: Database, blocks: BlockList) -> None:
-    """ONE small stream of ``blocks/{uid}``: the block list, kept current until cancelled."""
-    subscription = db.listen(f"blocks/{blocks.uid}")
-
-    async def handle(event: StreamEvent) -> None:
-        await blocks.replace(uid for uid, flag in children_of(event.value) if flag is True)
-
-    await consume(subscription, handle, "block list")

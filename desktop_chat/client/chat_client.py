@@ -16,11 +16,12 @@ from desktop_chat.client.errors import (
     PermissionDeniedError,
 )
 from desktop_chat.client.events import DeliveryStateChanged, PresenceChanged
+from desktop_chat.client.following import fetch_messages
 from desktop_chat.client.notifications import mark_conversation_read, mark_notifications_read
 from desktop_chat.client.outbox import NewOutboxItem, OutboxItem
 from desktop_chat.client.rtdb import QuerySpec
 from desktop_chat.client.session import ACCOUNT_FILE, ClientSession
-from desktop_chat.client.sync import PAGE, fetch_messages, parse_messages
+from desktop_chat.client.sync import PAGE, parse_messages
 from desktop_chat.core import writes
 from desktop_chat.core.errors import CoreError
 from desktop_chat.core.model import (
@@ -38,6 +39,17 @@ from desktop_chat.core.model import (
 __all__ = ["ACCOUNT_FILE", "ChatClient", "NotSignedInError"]
 
 log = logging.getLogger("desktop_chat.client")
+
+
+SEND_TURNS = 2
+"""Loop turns a new message's request gets before its storing and announcement start: the
+sender's turn (it starts the request) and the one in which aiohttp writes the body (Python
+3.11 writes it from a task of its own). They start in the same turn on a later Python."""
+
+
+async def _loop_turns(count: int) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
 
 
 class ChatClient(ClientSession):
@@ -80,14 +92,16 @@ class ChatClient(ClientSession):
     async def search_messages(self, query: str, limit: int = 50) -> list[Message]:
         """Cached messages of every conversation whose text has each word of *query* (word
         prefixes; case and accents ignored), newest first; blocked users' left out."""
-        _, cache, _, _ = self._account()
+        _, cache, _, merger = self._account()
+        await merger.writer.flush()
         found = await asyncio.to_thread(cache.search_messages, query, limit)
         hidden = self._block_list().hides_conversation
         return [message for message in found if not hidden(message.conversation_id)]
 
     async def delivery_state(self, cid: str, message_id: str) -> DeliveryState | None:
         """Where one of my messages is (None: not mine, or unknown)."""
-        uid, cache, outbox, _ = self._account()
+        uid, cache, outbox, merger = self._account()
+        await merger.writer.flush()
         item = await asyncio.to_thread(outbox.get, message_id)
         if item is not None and item["state"] != "sent":
             return DeliveryState(item["state"])
@@ -181,6 +195,7 @@ class ChatClient(ClientSession):
         oldest first: from the cache, fetching older pages from the server when the cache
         runs short (offline: what the cache has)."""
         _, cache, _, merger = self._account()
+        await merger.writer.flush()
         if before is None:
             cursor = await asyncio.to_thread(cache.oldest_order, cid)
         else:
@@ -216,10 +231,10 @@ class ChatClient(ClientSession):
 
     # messages ----------------------------------------------------------------------------
     async def send_message(self, cid: str, text: str) -> str:
-        """Queue *text* durably and return its message id. Sending starts at once, while the
-        outbox stores it; this returns once it is stored. Should storing fail, a message not
-        yet on its way is taken back (failed, and the error raised); one already on its way
-        goes on (only a crash before it lands could lose it)."""
+        """Queue *text* durably and return its message id. Sending starts at once; the outbox
+        stores the message meanwhile and this returns once it is stored. Should storing fail,
+        a message not yet on its way is taken back (failed, and the error raised); one already
+        on its way goes on (only a crash before it lands could lose it)."""
         uid, _, outbox, merger = self._account()
         if self._block_list().hides_conversation(cid):
             raise InvalidRequestError("you blocked this user: unblock them to write to them")
@@ -231,7 +246,6 @@ class ChatClient(ClientSession):
             raise InvalidRequestError(str(exc)) from exc
         item = outbox.pending_item({"id": mid, "cid": cid, "body": body})
         new: NewOutboxItem = {"id": mid, "cid": cid, "body": body, "created_at": item["created_at"]}
-        storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new))
         created = item["created_at"]
         pending = Message(mid, cid, uid, other.uid, text, created, False, MessageType.TEXT)
 
@@ -240,12 +254,16 @@ class ChatClient(ClientSession):
             if self.realtime is not None:
                 self.realtime.stop_typing(cid)
 
-        if self.sender is not None:  # woken first, it runs first; the announcements below
-            self.sender.submit(item)  # are made before this coroutine yields
-        try:
-            await merger.add_pending(pending, queued)
-        finally:
-            await self._stored(storing, cid, mid)
+        if self.sender is not None:
+            self.sender.submit(item)
+        try:  # the request goes on the wire before the disk and the listeners get their turn
+            await _loop_turns(SEND_TURNS)
+        finally:  # (even if cancelled: the message may be on its way)
+            storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new))
+            try:
+                await merger.add_pending(pending, queued)
+            finally:
+                await self._stored(storing, cid, mid)
         return mid
 
     async def _stored(self, storing: asyncio.Future[OutboxItem], cid: str, mid: str) -> None:

@@ -13,6 +13,7 @@ from desktop_chat.core.model import ConversationEntry, DeliveryState, Message, N
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
+    "BlocksChanged",
     "ChatEvent",
     "ConnectionStateChanged",
     "ConversationChanged",
@@ -108,6 +109,15 @@ class TypingChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class BlocksChanged:
+    """My block list changed (here or on another device of mine): whom it now hides, and
+    whom it no longer does."""
+
+    blocked: frozenset[str]
+    unblocked: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Resync:
     """Re-read the state shown: ``dropped`` events were lost, or the client woke up."""
 
@@ -125,6 +135,7 @@ ChatEvent: TypeAlias = (
     | ConnectionStateChanged
     | PresenceChanged
     | TypingChanged
+    | BlocksChanged
     | Resync
 )
 

@@ -11,20 +11,21 @@ from typing import TYPE_CHECKING, Any, Self
 import orjson
 
 from desktop_chat.client.auth import AuthClient
-from desktop_chat.client.blocks import BlockList, follow_blocks
+from desktop_chat.client.blocks import BlockList
 from desktop_chat.client.cache import LocalCache
 from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.errors import ClientError, NetworkError, NotSignedInError
 from desktop_chat.client.events import DEFAULT_QUEUE_SIZE, EventBus, EventStream, Resync
-from desktop_chat.client.outbox import DEFAULT_MAX_ATTEMPTS, Outbox, OutboxError
-from desktop_chat.client.rtdb import Database
-from desktop_chat.client.sender import Sender
-from desktop_chat.client.sync import (
-    Merger,
+from desktop_chat.client.following import (
+    follow_blocks,
     follow_conversations,
     follow_messages,
     follow_notifications,
 )
+from desktop_chat.client.outbox import DEFAULT_MAX_ATTEMPTS, Outbox, OutboxError
+from desktop_chat.client.rtdb import Database
+from desktop_chat.client.sender import Sender
+from desktop_chat.client.sync import Merger
 from desktop_chat.client.token_store import RefreshTokenStore
 from desktop_chat.client.transport import Backoff, TaskTracker, WakeSettings, WakeWatchdog
 from desktop_chat.core.model import Role, UserProfile, profile_from

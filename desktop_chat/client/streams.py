@@ -125,6 +125,8 @@ class Subscription:
         self._delivering = False
         """Whether the current connection has sent its first ``put``."""
         self._response: aiohttp.ClientResponse | None = None
+        self._inline: Callable[[StreamEvent], bool] | None = None
+        self._consumer_waits = False
         self._task = database.tasks.spawn(self._run(), f"stream {join(path)}")
 
     # consumer side -----------------------------------------------------------------------
@@ -134,13 +136,32 @@ class Subscription:
     async def __anext__(self) -> StreamEvent:
         if self._ended is not None:
             raise StopAsyncIteration
-        item = await self._queue.get()
+        self._consumer_waits = True
+        try:
+            item = await self._queue.get()
+        finally:
+            self._consumer_waits = False
         if isinstance(item, _End):
             self._ended = _End()
             if item.error is not None:
                 raise item.error
             raise StopAsyncIteration
         return item
+
+    def deliver_inline(self, handler: Callable[[StreamEvent], bool]) -> None:
+        """Offer each event to *handler* in the reader, a loop turn before the consumer would
+        get it, whenever the consumer waits with nothing queued (so the order holds); it
+        returns False to leave the event to the consumer."""
+        self._inline = handler
+
+    def _taken_inline(self, event: StreamEvent) -> bool:
+        if self._inline is None or not self._consumer_waits or not self._queue.empty():
+            return False
+        try:
+            return self._inline(event)
+        except Exception:  # (the consumer gets it instead)
+            log.exception("stream %s: the inline handler failed", join(self.path))
+            return False
 
     async def wait_synced(self) -> Node:
         """Wait for the first ``put`` (the whole value) and return the value."""
@@ -361,7 +382,9 @@ class Subscription:
                 self._token_failures = 0
                 self.synced = True
                 self._synced.set()
-            self._queue.put_nowait(StreamEvent(kind, path, data, value, resync=first))
+            stream_event = StreamEvent(kind, path, data, value, resync=first)
+            if not self._taken_inline(stream_event):
+                self._queue.put_nowait(stream_event)
             return True
         if kind == "keep-alive":
             self.stats.keep_alives += 1

@@ -1,19 +1,16 @@
-"""Streams into the local cache: the conversation list, the open conversation, notifications
-and the block list."""
+"""The merger: what the streams bring, into the local cache and announced once each."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from desktop_chat.client.cache import LocalCache
-from desktop_chat.client.errors import ClientError, NetworkError
 from desktop_chat.client.events import (
-    ConnectionStateChanged,
     ConversationChanged,
     DeliveryStateChanged,
     EventBus,
@@ -22,8 +19,7 @@ from desktop_chat.client.events import (
     Resync,
 )
 from desktop_chat.client.notifications import NotificationStore
-from desktop_chat.client.rtdb import Database, QuerySpec
-from desktop_chat.client.streams import StreamEvent, Subscription
+from desktop_chat.client.transport import wait_set
 from desktop_chat.core.model import (
     ConversationEntry,
     DeliveryState,
@@ -33,30 +29,21 @@ from desktop_chat.core.model import (
 )
 
 __all__ = [
-    "MESSAGE_WINDOW",
-    "NOTIFICATION_WINDOW",
     "PAGE",
-    "PREFETCH",
+    "CacheWriter",
     "Merger",
-    "changed_children",
     "children_of",
-    "consume",
-    "follow_conversations",
-    "follow_messages",
-    "follow_notifications",
     "parse_messages",
 ]
 
 log = logging.getLogger("desktop_chat.client")
 
-MESSAGE_WINDOW = 50
-"""The open conversation's stream: its latest messages (``limitToLast``)."""
-PREFETCH = 500
-"""Opening a conversation fetches its latest messages into the cache."""
 PAGE = 50
 KNOWN_PER_CONVERSATION = 2_000
 KNOWN_CONVERSATIONS = 8
-NOTIFICATION_WINDOW = 50
+CACHE_WRITE_DELAY = 0.05
+"""Seconds the merger's cache writes wait (gathering more) unless someone needs them sooner:
+the disk then never competes with a message being sent or shown."""
 
 
 def children_of(value: Any) -> list[tuple[str, Any]]:
@@ -70,28 +57,38 @@ def parse_messages(cid: str, children: list[tuple[str, Any]]) -> list[Message]:
 
 
 class CacheWriter:
-    """The merger's message writes, in the order asked for and off the announcing path: one
-    write at a time in a worker thread, those asked for meanwhile together in the next (one
-    thread hop, one transaction). A failed write goes to *failed* (the caller resyncs)."""
+    """The merger's message writes, in the order asked for and off the announcing path: after
+    *delay* (or at once when flushed), those asked for meanwhile together in a worker thread
+    (one thread hop, one transaction). A failed write goes to *failed* (the caller resyncs)."""
 
-    def __init__(self, cache: LocalCache, failed: Callable[[Exception], None]) -> None:
+    def __init__(
+        self,
+        cache: LocalCache,
+        failed: Callable[[Exception], None],
+        delay: float = CACHE_WRITE_DELAY,
+    ) -> None:
         self.cache = cache
         self._failed = failed
+        self._delay = delay
         self._queue: list[Message | Callable[[], object]] = []
         self._task: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()
 
     def put(self, write: Iterable[Message] | Callable[[], object]) -> None:
         """Queue messages to upsert, or another cache write (a callable)."""
         self._queue.extend([write] if callable(write) else write)
         if self._task is None or self._task.done():
+            self._now.clear()
             self._task = asyncio.get_running_loop().create_task(self._drain(), name="cache")
 
     async def flush(self) -> None:
         """Until every write queued so far has reached the cache."""
+        self._now.set()
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 
     async def _drain(self) -> None:
+        await wait_set(self._now, self._delay)
         while self._queue:
             batch, self._queue = self._queue, []
             try:
@@ -181,27 +178,41 @@ class Merger:
     async def merge_messages(self, cid: str, messages: list[Message]) -> None:
         """Upsert *messages* of *cid* into the cache; announce the new and the changed."""
         async with self._lock:
-            known = await self._known_of(cid, messages)
-            changed: list[tuple[Message | None, Message]] = []
-            for incoming in sorted(messages, key=lambda item: item.order):
-                message, old = incoming, known.get(incoming.id)
-                if old is not None:  # the rules make read and tombstones final
-                    if old.read and not message.read:
-                        message = replace(message, read=True)
-                    if old.deleted and not message.deleted:
-                        continue
-                self._high[cid] = max(self._high.get(cid, 0), message.timestamp)
-                if old != message:
-                    changed.append((old, message))
-                    known[message.id] = message
-            if not changed:
-                return
-            for old, new in changed:  # announced first: readers of the cache take the lock
-                self.bus.publish(MessageAdded(new) if old is None else MessageChanged(new))
-                if new.sender_id == self.uid and new.read and (old is None or not old.read):
-                    self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
-            self.writer.put(new for _, new in changed)
-            self._trim(cid, known)
+            self._merge_into(cid, await self._known_of(cid, messages), messages)
+
+    def merge_now(self, cid: str, messages: list[Message]) -> bool:
+        """:meth:`merge_messages` at once, when that needs no wait (no merge under way, no
+        cache lookup); False, having done nothing, when it would."""
+        known, bound = self._known.get(cid), self._bound.get(cid)
+        if self._lock.locked() or known is None or bound is None:
+            return False
+        if any(m.id not in known and m.order <= bound for m in messages):
+            return False
+        self._known[cid] = self._known.pop(cid)  # most recently used last
+        self._merge_into(cid, known, messages)
+        return True
+
+    def _merge_into(self, cid: str, known: dict[str, Message], messages: list[Message]) -> None:
+        changed: list[tuple[Message | None, Message]] = []
+        for incoming in sorted(messages, key=lambda item: item.order):
+            message, old = incoming, known.get(incoming.id)
+            if old is not None:  # the rules make read and tombstones final
+                if old.read and not message.read:
+                    message = replace(message, read=True)
+                if old.deleted and not message.deleted:
+                    continue
+            self._high[cid] = max(self._high.get(cid, 0), message.timestamp)
+            if old != message:
+                changed.append((old, message))
+                known[message.id] = message
+        if not changed:
+            return
+        for old, new in changed:  # announced first: readers of the cache take the lock
+            self.bus.publish(MessageAdded(new) if old is None else MessageChanged(new))
+            if new.sender_id == self.uid and new.read and (old is None or not old.read):
+                self.bus.publish(DeliveryStateChanged(cid, new.id, DeliveryState.READ))
+        self.writer.put(new for _, new in changed)
+        self._trim(cid, known)
 
     async def cached_messages(
         self, cid: str, limit: int = 1 << 62, before: tuple[int, str] | None = None
@@ -269,103 +280,3 @@ class Merger:
         whether they come from the stream or from a Socket.IO push (one at a time), and
         read ones once as changed (:class:`NotificationStore`)."""
         await self.notes.merge(children)
-
-
-def changed_children(event: StreamEvent) -> list[tuple[str, Any]]:
-    """The children of the location that *event* changed, as they are now (a child the event
-    removed is left out); all of them for a first ``put`` or a ``put`` of the whole value."""
-    value = event.value
-    if not isinstance(value, dict):
-        return []
-    if event.resync or (not event.path and event.kind == "put"):
-        return list(value.items())
-    if event.path:
-        keys = [event.path[0]]
-    elif isinstance(event.data, dict):
-        keys = list(dict.fromkeys(key.strip("/").split("/", 1)[0] for key in event.data))
-    else:
-        return list(value.items())
-    return [(key, value[key]) for key in keys if key in value]
-
-
-async def consume(
-    subscription: Subscription, handle: Callable[[StreamEvent], Awaitable[None]], what: str
-) -> None:
-    try:
-        async for event in subscription:
-            try:
-                await handle(event)
-            except NetworkError as exc:  # a catch-up read failed: the stream will resync
-                log.info("%s: %s; reconnecting", what, exc)
-                subscription.reconnect_now()
-    except ClientError as exc:
-        log.warning("%s ended: %s", what, exc)
-        raise
-    finally:
-        await subscription.close()
-
-
-async def follow_conversations(
-    db: Database, merger: Merger, on_state: Callable[[bool], None]
-) -> None:
-    """ONE stream of ``userConversations/{uid}`` into the cache, until cancelled."""
-    subscription = db.listen(f"userConversations/{merger.uid}")
-
-    def state(connected: bool) -> None:
-        merger.bus.publish(ConnectionStateChanged(connected))
-        on_state(connected)
-
-    subscription.add_state_listener(state)
-
-    async def handle(event: StreamEvent) -> None:
-        await merger.merge_conversations(event.value, whole=event.resync)
-
-    await consume(subscription, handle, "conversation list")
-
-
-async def fetch_messages(db: Database, cid: str, spec: QuerySpec) -> list[Message]:
-    """One query of *cid*'s messages."""
-    return parse_messages(cid, await db.query(f"conversations/{cid}/messages", spec))
-
-
-async def catch_up(db: Database, merger: Merger, cid: str) -> None:
-    """Everything of *cid* since the newest message seen; the latest PREFETCH at first."""
-    high = merger.high_water(cid)
-    if high is None:
-        spec = QuerySpec("timestamp", limit_to_last=PREFETCH)
-        await merger.merge_messages(cid, await fetch_messages(db, cid, spec))
-        return
-    page = 1000
-    while True:
-        spec = QuerySpec("timestamp", start_at=high, limit_to_first=page)
-        found = await fetch_messages(db, cid, spec)
-        await merger.merge_messages(cid, found)
-        newest = max((message.timestamp for message in found), default=high)
-        if len(found) < page or newest == high:
-            return
-        high = newest
-
-
-async def follow_messages(db: Database, merger: Merger, cid: str) -> None:
-    """The open conversation: its latest MESSAGE_WINDOW streamed, catching up on each
-    (re)connect so that nothing sent while the stream was down is missed."""
-    spec = QuerySpec("timestamp", limit_to_last=MESSAGE_WINDOW)
-    subscription = db.listen(f"conversations/{cid}/messages", spec)
-
-    async def handle(event: StreamEvent) -> None:
-        if event.resync:
-            await catch_up(db, merger, cid)
-        await merger.merge_messages(cid, parse_messages(cid, changed_children(event)))
-
-    await consume(subscription, handle, f"conversation {cid}")
-
-
-async def follow_notifications(db: Database, merger: Merger) -> None:
-    """The latest NOTIFICATION_WINDOW of ``notifications/{uid}``, by ``createdAt``."""
-    spec = QuerySpec("createdAt", limit_to_last=NOTIFICATION_WINDOW)
-    subscription = db.listen(f"notifications/{merger.uid}", spec)
-
-    async def handle(event: StreamEvent) -> None:
-        await merger.merge_notifications(changed_children(event))
-
-    await consume(subscription, handle, "notifications")

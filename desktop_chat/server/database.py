@@ -260,9 +260,10 @@ class Database:
                 raise HttpError(412, "ETag mismatch", {"ETag": current_tag}, body=body)
         events: dict[Listener, list[tuple[Path, Node]]] = {}
         queried: dict[Listener, set[str] | None] = {}
+        heard: dict[Listener, None] = {}  # in the order of the write's paths (see below)
         start = len(undo)
         for op, value in zip(request.ops, values, strict=True):
-            self._apply_op(op.path, value, leaf_ops, undo, events, queried)
+            self._apply_op(op.path, value, leaf_ops, undo, events, queried, heard)
         if len(undo) == start:  # nothing changed: no events, no rows
             return WriteResult(values, etag(values[0]) if request.want_etag else None)
         revoked = {  # listeners this write took read access from: they get cancel, no data
@@ -276,19 +277,25 @@ class Database:
         frames.extend((listener, CANCEL_FRAME) for listener in revoked)
         for listener in revoked:
             queried.pop(listener, None)
+        # Listeners hear a multi-path write in the order of its paths (an update: its body's):
+        # a message's own stream before the lists and counters the same write touches.
         encoded: dict[tuple[tuple[Path, int], ...], list[bytes]] = {}
-        for listener, changes in events.items():
+        for listener in heard:
             if listener in revoked:
+                continue
+            if listener in queried:
+                result = listener.answer(get(self.root, listener.path), queried[listener])
+                previous, listener.last_result = listener.last_result, result
+                frames.extend((listener, frame) for frame in _query_frames(previous, result))
+                continue
+            changes = events.get(listener)
+            if not changes:
                 continue
             # Listeners at one location share the same changes: encode them once.
             key = tuple((path, id(value)) for path, value in changes)
             if key not in encoded:
                 encoded[key] = _frames_for(changes)
             frames.extend((listener, frame) for frame in encoded[key])
-        for listener, changed in queried.items():
-            result = listener.answer(get(self.root, listener.path), changed)
-            previous, listener.last_result = listener.last_result, result
-            frames.extend((listener, frame) for frame in _query_frames(previous, result))
         return WriteResult(values, etag(values[0]) if request.want_etag else None)
 
     def _apply_op(
@@ -299,6 +306,7 @@ class Database:
         undo: list[tuple[Path, Node]],
         events: dict[Listener, list[tuple[Path, Node]]],
         queried: dict[Listener, set[str] | None],
+        heard: dict[Listener, None],
     ) -> None:
         hub = self.hub
         above = list(hub.above(path)) if hub.count else []
@@ -313,6 +321,7 @@ class Database:
         top = replaced.path
         top_value = value if top == path else get(self.root, top)
         for listener in above:
+            heard.setdefault(listener)
             if listener.query is not None:
                 _note_child(queried, listener, top)
             elif is_prefix(listener.path, top):
@@ -321,10 +330,12 @@ class Database:
                 events.setdefault(listener, []).append(((), get(self.root, listener.path)))
         for listener, old in below:
             if listener.query is not None:
+                heard.setdefault(listener)
                 queried[listener] = None  # the whole location changed
                 continue
             new = get(self.root, listener.path)
             if new != old:
+                heard.setdefault(listener)
                 events.setdefault(listener, []).append(((), new))
 
 

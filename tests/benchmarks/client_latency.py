@@ -1,29 +1,30 @@
 """Benchmark 5: ChatClient send-to-receive latency, against raw aiohttp through the same server.
 
 Client A's ``send_message`` to client B's ``MessageAdded`` event, paced at ``rate`` messages
-per second, is compared with a baseline run in the same process against the same server at
-the same pace: a bare aiohttp ``PUT`` of a comparable message create as A (with A's ID token,
-through the shipped rules) and its arrival on a bare SSE stream of the conversation's
-messages held by B (B's token, the same ``orderBy timestamp, limitToLast`` query the client
-streams). The two modes alternate in blocks, so both see the same machine load; both streams
-(the clients' and the raw one) stay open and receive every message throughout.
+per second, is compared with a baseline run against the same server at the same pace: a bare
+aiohttp ``PUT`` of a comparable message create as A (with A's ID token, through the shipped
+rules) and its arrival on a bare SSE stream of the conversation's messages held by B (B's
+token, the same ``orderBy timestamp, limitToLast`` query the client streams). As in life, the
+receiving side (B's client and the bare stream) runs in a process of its own
+(:mod:`tests.benchmarks.latency_receiver`); the sending side (A's client and the bare
+requests) runs here. The modes alternate in blocks, so all see the same machine load; every
+stream stays open and receives every message throughout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 
 from desktop_chat.client.chat_client import ChatClient
-from desktop_chat.client.events import DeliveryStateChanged, MessageAdded
-from desktop_chat.client.sync import MESSAGE_WINDOW
+from desktop_chat.client.events import DeliveryStateChanged
 from desktop_chat.core import writes
 from desktop_chat.core.model import DeliveryState
 from tests.benchmarks.chat_users import FAST_SCRYPT, TEXT, RawUser, message_record, signed_up
@@ -33,88 +34,75 @@ from tests.support.server import ServerProcess
 GOAL_P99_RATIO = 1.5
 MODES = ("client", "raw", "raw_send")
 """``raw_send``: the client's own multi-path send PATCH, issued raw (reported, not the goal)."""
+REPO = Path(__file__).resolve().parents[2]
 
 
-class RawStream:
-    """A bare SSE stream of ``conversations/<cid>/messages`` as one user: notes when each
-    message id first shows up in a ``data:`` line."""
+class Receiver:
+    """The receiving process (:mod:`tests.benchmarks.latency_receiver`)."""
 
-    def __init__(self, server: ServerProcess, token: str, cid: str) -> None:
-        self.url = f"{server.url}/conversations/{cid}/messages.json"
-        self.params = {
-            "ns": server.namespace,
-            "auth": token,
-            "orderBy": '"timestamp"',
-            "limitToLast": str(MESSAGE_WINDOW),
-        }
-        self.arrivals: dict[str, int] = {}
-        self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
 
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        self._task = asyncio.create_task(self._run(session))
-        ready = asyncio.create_task(self.ready.wait())
-        done, _ = await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
-            ready.cancel()
-            self._task.result()
-            raise RuntimeError("the raw stream ended before its first event")
+    @classmethod
+    async def start(cls, server: ServerProcess, cid: str, data_dir: Path, email: str) -> Receiver:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.benchmarks.latency_receiver",
+            server.url,
+            server.namespace,
+            cid,
+            str(data_dir),
+            email,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=REPO,
+            limit=1 << 24,  # (the answer is one long line)
+        )
+        receiver = cls(process)
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if line.strip() != b"ready":
+            await receiver.close()
+            raise RuntimeError(f"the receiver did not start: {line!r}")
+        return receiver
 
-    async def _run(self, session: aiohttp.ClientSession) -> None:
-        async with session.get(
-            self.url,
-            params=self.params,
-            headers={"Accept": "text/event-stream"},
-            timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
-        ) as response:
-            if response.status != 200:
-                raise RuntimeError(f"raw stream: {response.status} {await response.read()!r}")
-            async for line in response.content:
-                now = time.perf_counter_ns()
-                if not line.startswith(b"data: {"):
-                    continue
-                self.ready.set()
-                payload = orjson.loads(line[6:])
-                path, data = payload.get("path", "/"), payload.get("data")
-                if path == "/":
-                    ids = list(data) if isinstance(data, dict) else []
-                else:
-                    ids = [path.strip("/").split("/")[0]]
-                for mid in ids:
-                    self.arrivals.setdefault(mid, now)
+    async def arrivals(self, added: list[str], raw: list[str]) -> dict[str, dict[str, int]]:
+        """When B's client announced each of *added* and the bare stream showed each of *raw*
+        (those that arrived within the receiver's wait)."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(orjson.dumps({"added": added, "raw": raw}) + b"\n")
+        await stdin.drain()
+        line = await asyncio.wait_for(stdout.readline(), 90)
+        found: dict[str, dict[str, int]] = orjson.loads(line)
+        return found
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        with contextlib.suppress(ProcessLookupError):
+            if self.process.returncode is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.process.wait(), 30)
+                if self.process.returncode is None:
+                    self.process.kill()
+                    await self.process.wait()
 
 
-class Recorder:
-    """B's MessageAdded times and A's SENT times, by message id, from their event streams."""
+class Acks:
+    """A's SENT times, by message id."""
 
-    def __init__(self, receiver: ChatClient, sender: ChatClient) -> None:
-        self.added: dict[str, int] = {}
+    def __init__(self, sender: ChatClient) -> None:
         self.acked: dict[str, int] = {}
-        self._tasks = [
-            asyncio.create_task(self._receive(receiver)),
-            asyncio.create_task(self._acks(sender)),
-        ]
-
-    async def _receive(self, client: ChatClient) -> None:
-        async for event in client.events():
-            if isinstance(event, MessageAdded):
-                self.added.setdefault(event.message.id, time.perf_counter_ns())
+        self._task = asyncio.create_task(self._acks(sender))
 
     async def _acks(self, client: ChatClient) -> None:
         async for event in client.events():
             if isinstance(event, DeliveryStateChanged) and event.state is DeliveryState.SENT:
-                self.acked.setdefault(event.message_id, time.perf_counter_ns())
+                self.acked.setdefault(event.message_id, time.time_ns())
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def _until(predicate: Any, seconds: float) -> None:
@@ -129,49 +117,48 @@ async def _measure(
     server: ServerProcess, data: Path, messages: int, warmup: int, rate: float, block: int
 ) -> dict[str, Any]:
     ann = await signed_up(server, data / "ann", "ann", "student")
-    bob = await signed_up(server, data / "bob", "bob", "provider")
+    bob = await signed_up(server, data / "bob", "bob", "provider", start=False)
     raw: RawUser | None = None
-    stream: RawStream | None = None
-    recorder: Recorder | None = None
+    receiver: Receiver | None = None
+    acks: Acks | None = None
     try:
-        assert ann.uid is not None and bob.uid is not None
+        assert ann.uid is not None and bob.uid is not None and ann.me is not None
         cid = await ann.open_conversation(bob.uid)
+        bob_profile = await ann.profile(bob.uid)
+        assert bob_profile is not None
+        await bob.close()  # B lives in the receiving process
+        receiver = await Receiver.start(server, cid, data / "bob-receiving", "bob@example.com")
         ann.select_conversation(cid)
-        bob.select_conversation(cid)
-        await _until(lambda: ann.connected and bob.connected, 30)
+        await _until(lambda: ann.connected, 30)
         raw = RawUser(server, await ann.auth.token())
-        stream = RawStream(server, await bob.auth.token(), cid)
-        await stream.start(raw.session)
-        recorder = Recorder(bob, ann)
+        acks = Acks(ann)
         started: dict[str, dict[str, int]] = {mode: {} for mode in MODES}
         enqueue_ns: dict[str, int] = {}
         tasks: set[asyncio.Task[None]] = set()
         errors: list[str] = []
-        uid, other = ann.uid, bob.uid
-        bob_profile = await ann.profile(other)
-        assert bob_profile is not None
+        uid, other, me = ann.uid, bob_profile.uid, ann.me
 
         async def send_client(record: bool) -> None:
-            begun = time.perf_counter_ns()
+            begun = time.time_ns()
             mid = await ann.send_message(cid, TEXT)
             if record:
                 started["client"][mid] = begun
-                enqueue_ns[mid] = time.perf_counter_ns() - begun
+                enqueue_ns[mid] = time.time_ns() - begun
 
         async def send_raw(record: bool) -> None:
             assert raw is not None
             mid = raw.ids()
             if record:
-                started["raw"][mid] = time.perf_counter_ns()
+                started["raw"][mid] = time.time_ns()
             path = f"conversations/{cid}/messages/{mid}"
             await raw.write("PUT", path, message_record(uid, other))
 
         async def send_raw_patch(record: bool) -> None:
-            assert raw is not None and ann.me is not None and bob.me is not None
+            assert raw is not None
             mid = raw.ids()
-            body = writes.send_message(ann.me, bob_profile, cid, mid, TEXT)
+            body = writes.send_message(me, bob_profile, cid, mid, TEXT)
             if record:
-                started["raw_send"][mid] = time.perf_counter_ns()
+                started["raw_send"][mid] = time.time_ns()
             await raw.write("PATCH", "", body)
 
         senders = {"client": send_client, "raw": send_raw, "raw_send": send_raw_patch}
@@ -201,28 +188,28 @@ async def _measure(
             task.add_done_callback(tasks.discard)
         await asyncio.gather(*list(tasks))
 
-        def arrived() -> bool:
-            return all(m in recorder.added for m in started["client"]) and all(
-                m in stream.arrivals for mode in MODES[1:] for m in started[mode]
-            )
-
-        with contextlib.suppress(TimeoutError):
-            await _until(arrived, 30)
+        found = await receiver.arrivals(
+            list(started["client"]), [m for mode in MODES[1:] for m in started[mode]]
+        )
         result: dict[str, Any] = {"errors": errors}
         for mode in MODES:
             sends = started[mode]
-            arrivals = recorder.added if mode == "client" else stream.arrivals
+            arrivals = found["added"] if mode == "client" else found["raw"]
             result[mode] = {
                 "latencies_ns": [arrivals[m] - t for m, t in sends.items() if m in arrivals],
                 "missing": sum(m not in arrivals for m in sends),
             }
+        # The client's messages on the bare stream too: A's side (and the server) apart from B's.
+        result["client"]["to_raw_stream_ns"] = [
+            found["raw"][m] - t for m, t in started["client"].items() if m in found["raw"]
+        ]
         result["client"]["enqueue_ns"] = list(enqueue_ns.values())
         result["client"]["acked_ns"] = [
-            recorder.acked[m] - t for m, t in started["client"].items() if m in recorder.acked
+            acks.acked[m] - t for m, t in started["client"].items() if m in acks.acked
         ]
         return result
     finally:
-        for closer in (recorder, stream, raw):
+        for closer in (acks, raw, receiver):
             if closer is not None:
                 await closer.close()
         await ann.close()
@@ -255,6 +242,7 @@ def run_client_latency(
     base = {**_ms(raw["raw"]["latencies_ns"]), "missing": raw["raw"]["missing"]}
     ours["enqueue"] = _ms(raw["client"]["enqueue_ns"])
     ours["acked"] = _ms(raw["client"]["acked_ns"])
+    ours["to_raw_stream"] = _ms(raw["client"]["to_raw_stream_ns"])
     send = {**_ms(raw["raw_send"]["latencies_ns"]), "missing": raw["raw_send"]["missing"]}
     ratio = ours["p99_ms"] / base["p99_ms"]
     complete = (

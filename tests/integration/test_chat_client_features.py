@@ -10,6 +10,7 @@ import pytest
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.errors import InvalidRequestError
 from desktop_chat.client.events import (
+    BlocksChanged,
     ConversationChanged,
     DeliveryStateChanged,
     MessageAdded,
@@ -65,8 +66,12 @@ def test_block_hides_and_stops_delivery_unblock_restores(
             assert await bob.blocked() == [ann.uid]
             assert await bob.conversations() == []
             assert await bob.notifications() == []
-            assert [e for e in seen.drain() if isinstance(e, ConversationChanged)] == [
+            events = seen.drain()
+            assert [e for e in events if isinstance(e, ConversationChanged)] == [
                 ConversationChanged(cid, None)
+            ]
+            assert [e for e in events if isinstance(e, BlocksChanged)] == [
+                BlocksChanged(frozenset({ann.uid}), frozenset())
             ]
             with pytest.raises(InvalidRequestError):
                 await bob.send_message(cid, "you are blocked")
@@ -97,6 +102,8 @@ def test_block_hides_and_stops_delivery_unblock_restores(
                 return await bob.blocked() == both
 
             await until(follows)
+            changes = [e for e in seen.drain() if isinstance(e, BlocksChanged)]  # (all so far)
+            assert changes[-1] == BlocksChanged(frozenset({cat.uid}), frozenset())  # (bell, UI)
             await bob.close()
             again = await new_client(shared, tmp_path / "bob", bob_keys)
             assert await again.blocked() == both

@@ -19,7 +19,8 @@ from desktop_chat.client.events import (
     DeliveryStateChanged,
     MessageChanged,
 )
-from desktop_chat.client.sync import MESSAGE_WINDOW, PAGE, PREFETCH
+from desktop_chat.client.following import MESSAGE_WINDOW, PREFETCH
+from desktop_chat.client.sync import PAGE
 from desktop_chat.client.token_store import MemoryTokenStore
 from desktop_chat.core.model import DeliveryState
 from desktop_chat.core.paths import PushIdGenerator

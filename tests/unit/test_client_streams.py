@@ -307,3 +307,61 @@ def test_task_tracker_cancels_everything_on_close() -> None:
             tracker.spawn(forever(), "late")
 
     run(main())
+
+
+def test_inline_delivery_only_to_a_waiting_consumer_and_in_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An inline handler gets an event only while the consumer waits with nothing queued, so
+    the order holds; what it declines, or fails on, goes to the consumer."""
+    go = [asyncio.Event() for _ in range(3)]
+
+    def frame(path: str, data: str) -> bytes:
+        return f'event: put\ndata: {{"path": "{path}", "data": "{data}"}}\n\n'.encode()
+
+    async def script(response: web.StreamResponse, n: int) -> None:
+        await response.write(frame("/", "first"))
+        await go[0].wait()
+        await response.write(frame("/a", "declined") + frame("/b", "queued behind it"))
+        await go[1].wait()
+        await response.write(frame("/c", "taken"))
+        await go[2].wait()
+        await response.write(frame("/d", "raises"))
+        await asyncio.sleep(10)
+
+    offered: list[str] = []
+    taken = asyncio.Event()
+
+    def inline(event: StreamEvent) -> bool:
+        offered.append(event.data)
+        if event.data == "taken":
+            taken.set()
+        if event.data == "raises":
+            raise RuntimeError("a bug in the handler")
+        return event.data == "taken"
+
+    async def main() -> None:
+        runner, url, _ = await _serve(script)
+        db = _database(url)
+        try:
+            sub = db.listen("a")
+            sub.deliver_inline(inline)
+            assert (await _next(sub)).data == "first"  # (offered too, and declined)
+            waiting = asyncio.ensure_future(_next(sub))
+            go[0].set()
+            assert (await waiting).data == "declined"
+            assert (await _next(sub)).data == "queued behind it"  # never offered: one was queued
+            waiting = asyncio.ensure_future(_next(sub))
+            go[1].set()
+            async with asyncio.timeout(5):
+                await taken.wait()
+            go[2].set()
+            assert (await waiting).data == "raises"  # "taken" never reached the consumer
+            assert offered == ["first", "declined", "taken", "raises"]
+        finally:
+            await db.close()
+            await runner.cleanup()
+
+    with caplog.at_level(logging.ERROR, logger="desktop_chat.client"):
+        run(main())
+    assert "inline handler failed" in caplog.text

@@ -10,9 +10,10 @@ import pytest
 
 from desktop_chat.client.cache import LocalCache
 from desktop_chat.client.events import EventBus, EventStream, MessageAdded, MessageChanged
+from desktop_chat.client.following import changed_children
 from desktop_chat.client.sse import apply_event
 from desktop_chat.client.streams import StreamEvent
-from desktop_chat.client.sync import KNOWN_PER_CONVERSATION, Merger, changed_children
+from desktop_chat.client.sync import KNOWN_PER_CONVERSATION, Merger
 from desktop_chat.core.model import Message, MessageType
 from desktop_chat.core.paths import parse_path
 
@@ -112,5 +113,66 @@ def test_conversations_leaving_memory_are_looked_up_again(tmp_path: Path) -> Non
                 await merger.merge_messages(cid, [message(cid, n) for n in range(6)])
             added = [e.message for e in _drain(stream) if isinstance(e, MessageAdded)]
             assert sorted((m.conversation_id, m.id) for m in added) == [(c, "m00005") for c in cids]
+
+    asyncio.run(main())
+
+
+def test_merge_now_only_when_nothing_has_to_wait(tmp_path: Path) -> None:
+    """The stream reader's fast path: a new message is announced at once, unless a merge is
+    under way, the conversation was never looked at, or the message may be in the cache."""
+
+    def message(n: int) -> Message:
+        return Message(f"m{n:05d}", "a_b", "a", "b", f"text {n}", n, False, MessageType.TEXT)
+
+    async def main() -> None:
+        with LocalCache(tmp_path) as cache:
+            bus = EventBus(maxsize=1_000)
+            stream = bus.stream()
+            merger = Merger(cache, "b", bus)
+            assert not merger.merge_now("a_b", [message(1)])  # its bound is not known yet
+            await merger.merge_messages("a_b", [message(1)])
+            assert [type(e) for e in _drain(stream)] == [MessageAdded]
+            assert merger.merge_now("a_b", [message(2)])
+            assert [e.message.id for e in _drain(stream)] == ["m00002"]  # type: ignore[attr-defined]
+            assert merger.merge_now("a_b", [message(2)])  # known, unchanged: nothing to say
+            assert _drain(stream) == []
+            async with merger._lock:  # a merge under way goes first
+                assert not merger.merge_now("a_b", [message(3)])
+            assert _drain(stream) == []
+            merger._known["a_b"].pop("m00001")  # memory lets it go (as _trim does): it may
+            merger._bound["a_b"] = message(1).order  # be cached, so it is looked up
+            assert not merger.merge_now("a_b", [message(1)])
+            await merger.writer.flush()
+            assert cache.message("a_b", "m00002") is not None
+
+    asyncio.run(main())
+
+
+def test_cache_writes_wait_for_more_unless_flushed(tmp_path: Path) -> None:
+    """Cache writes gather for a moment (off the path of a message being sent or shown);
+    flushing writes them at once; left alone they land after the delay."""
+    from desktop_chat.client.sync import CacheWriter
+
+    def message(n: int) -> Message:
+        return Message(f"m{n:05d}", "a_b", "a", "b", f"text {n}", n, False, MessageType.TEXT)
+
+    async def main() -> None:
+        with LocalCache(tmp_path) as cache:
+            failures: list[Exception] = []
+            patient = CacheWriter(cache, failures.append, delay=3_600)
+            patient.put([message(1)])
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert cache.message("a_b", "m00001") is None  # still gathering
+            async with asyncio.timeout(10):
+                await patient.flush()
+            assert cache.message("a_b", "m00001") is not None
+            brisk = CacheWriter(cache, failures.append, delay=0.01)
+            brisk.put([message(2), message(3)])
+            assert brisk._task is not None
+            async with asyncio.timeout(10):  # (not flushed: it writes when its delay is up)
+                await asyncio.shield(brisk._task)
+            assert cache.message("a_b", "m00003") is not None
+            assert failures == []
 
     asyncio.run(main())

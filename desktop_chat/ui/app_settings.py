@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
-__all__ = ["MUTE_CHOICES", "AppSettings", "Privacy", "mute_menu", "settings_menu"]
+__all__ = ["MUTE_CHOICES", "AppSettings", "Privacy", "mute_menu", "offer_mute", "settings_menu"]
 
 log = logging.getLogger("desktop_chat.ui")
 
@@ -242,6 +243,24 @@ def mute_menu(settings: AppSettings, cid: str, parent: QWidget | None = None) ->
     for label, hours in MUTE_CHOICES:
         menu.addAction(label, lambda h=hours: settings.mute(cid, h))
     return menu
+
+
+def offer_mute(
+    menu: QMenu, settings: Callable[[], AppSettings | None], cid: Callable[[], str | None]
+) -> None:
+    """Give *menu* a "Mute notifications" submenu for the conversation *cid()* names, made
+    afresh each time the menu opens (so it shows how long a mute still runs)."""
+    shown: list[QAction] = []
+
+    def rebuild() -> None:
+        for action in shown:
+            menu.removeAction(action)
+        shown.clear()
+        where, which = settings(), cid()
+        if where is not None and which is not None:
+            shown.append(menu.addMenu(mute_menu(where, which, menu)))
+
+    menu.aboutToShow.connect(rebuild)
 
 
 def starts_in_tray(directory: Path | None) -> bool:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.errors import ClientError
 from desktop_chat.client.events import (
+    BlocksChanged,
     ChatEvent,
     ConnectionStateChanged,
     ConversationChanged,
@@ -49,8 +50,7 @@ log = logging.getLogger("desktop_chat.ui")
 
 T = TypeVar("T")
 
-PHOTO_LIMIT = 4 << 20
-"""The largest profile photo loaded (bytes)."""
+PHOTO_LIMIT = 4 << 20  # the largest profile photo loaded (bytes)
 
 
 class ChatBridge(QObject):
@@ -115,7 +115,7 @@ class ChatBridge(QObject):
                 self._emit(event)
             except Exception:
                 log.exception("a slot failed on %r", event)
-            if isinstance(event, Resync):
+            if isinstance(event, Resync | BlocksChanged):  # (the bell hides the blocked)
                 await self._load_notifications()
 
     async def _load_notifications(self) -> None:
@@ -152,6 +152,9 @@ class ChatBridge(QObject):
             signal.emit(event.notification)
             if self._tally.apply(event.notification):
                 self.unreadNotificationsChanged.emit(self._tally.count)
+        elif isinstance(event, BlocksChanged):
+            for uid in sorted(event.blocked | event.unblocked):
+                self.blockedChanged.emit(uid, uid in event.blocked)
         elif isinstance(event, Resync):
             self.resync.emit(event.reason)
 
@@ -281,13 +284,11 @@ class ChatBridge(QObject):
             self.conversationOpened.emit,
         )
 
-    def block(self, uid: str) -> None:
-        self._call(self.client.block(uid), "block", lambda _: self.blockedChanged.emit(uid, True))
+    def block(self, uid: str) -> None:  # (blockedChanged follows, as for another device's)
+        self._call(self.client.block(uid), "block")
 
     def unblock(self, uid: str) -> None:
-        self._call(
-            self.client.unblock(uid), "unblock", lambda _: self.blockedChanged.emit(uid, False)
-        )
+        self._call(self.client.unblock(uid), "unblock")
 
     def load_skills(self) -> None:
         self._call(read_skills(self.client), "load the skills", self.skillsLoaded.emit)
@@ -312,8 +313,7 @@ class ChatBridge(QObject):
         return self.client.presence(uid)
 
     def is_blocked(self, uid: str) -> bool:
-        blocks = self.client.blocks
-        return blocks is not None and uid in blocks.uids
+        return self.client.blocks is not None and uid in self.client.blocks.uids
 
     def other_of(self, cid: str) -> str | None:
         """The other participant of *cid* (None if it is not a conversation of mine)."""

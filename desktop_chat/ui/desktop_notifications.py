@@ -229,7 +229,7 @@ class Toast(QFrame):
         self.adjustSize()
         parent = self.parentWidget()
         if parent is not None:
-            self.move(parent.width() - self.width() - 16, parent.height() - self.height() - 40)
+            self.move(parent.width() - self.width() - 16, parent.height() - self.height() - 76)
         self.raise_()
         self.show()
         self.timer.start()

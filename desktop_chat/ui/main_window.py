@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.model import ConversationEntry, Message, Notification
 from desktop_chat.ui.account_menu import AccountButton
-from desktop_chat.ui.app_settings import AppSettings, mute_menu
+from desktop_chat.ui.app_settings import AppSettings, mute_menu, offer_mute
 from desktop_chat.ui.avatars import AvatarCache
 from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.conversation_delegate import ConversationDelegate
@@ -227,6 +227,7 @@ class MainWindow(QMainWindow):
 
             chat = self._chat = ChatView(self.bridge, self.avatars, self)
             chat.backRequested.connect(self.focus_list)
+            offer_mute(chat.header.menu, lambda: self.app_settings, self._open_cid)
             showing = self.right.currentWidget() is self.no_chat
             self.right.insertWidget(0, chat)
             if showing:

@@ -22,10 +22,9 @@ from desktop_chat.ui.desktop_notifications import (
     ToastNotifications,
     TrayNotifications,
 )
-from desktop_chat.ui.notification_center import APP_TITLE, NotificationCenter
+from desktop_chat.ui.notification_center import APP_TITLE, NotificationCenter, SoundPlayer
 from desktop_chat.ui.notification_delegate import draw_badge
 from desktop_chat.ui.notification_model import badge_count
-from desktop_chat.ui.sounds import SoundPlayer
 from desktop_chat.ui.theme import current_theme
 
 if TYPE_CHECKING:

@@ -68,6 +68,44 @@ def message(n: int, text: str, cid: str = CID) -> Message:
                    MessageType.TEXT)  # fmt: skip
 
 
+def close_as_the_window_manager_does(window: QWidget) -> None:
+    """Send the window WM_DELETE_WINDOW, as a window manager's close button does (Qt then
+    delivers a spontaneous close event)."""
+    import ctypes
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("serial", ctypes.c_ulong),
+            ("send_event", ctypes.c_int),
+            ("display", ctypes.c_void_p),
+            ("window", ctypes.c_ulong),
+            ("message_type", ctypes.c_ulong),
+            ("format", ctypes.c_int),
+            ("data", ctypes.c_long * 5),
+            ("pad", ctypes.c_long * 12),
+        ]  # fmt: skip  (XEvent is 24 longs)
+
+    x11 = ctypes.CDLL("libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
+                               ctypes.c_void_p]  # fmt: skip
+    display = x11.XOpenDisplay(None)
+    event = ClientMessage(type=33, window=int(window.winId()), format=32)  # ClientMessage
+    event.message_type = x11.XInternAtom(display, b"WM_PROTOCOLS", 0)
+    event.data[0] = x11.XInternAtom(display, b"WM_DELETE_WINDOW", 0)
+    x11.XSendEvent(display, int(window.winId()), 0, 0, ctypes.byref(event))
+    x11.XFlush(ctypes.c_void_p(display))
+    x11.XCloseDisplay(ctypes.c_void_p(display))
+
+
+def balloons() -> list[QWidget]:
+    return [w for w in QApplication.topLevelWidgets()
+            if w.metaObject().className() == "QBalloonTip" and w.isVisible()]  # fmt: skip
+
+
 async def settle(seconds: float = 1.0) -> None:
     await asyncio.sleep(seconds)
 
@@ -120,6 +158,44 @@ async def run(scenario: str, out: Path) -> dict[str, Any]:
         bus.disconnect()
         await settle()
         result.update(opened=window.opened, visible=window.isVisible(), calls=bridge.calls)
+    elif scenario == "balloon":  # no notification service: the tray icon's own balloon
+        from desktop_chat.ui.desktop_notifications import TrayNotifications
+
+        shell._use(shell.centers[window], TrayNotifications(shell.tray.icon, window))
+        bridge.messageAdded.emit(message(1, "Balloon hello"))
+        await settle()
+        tips = balloons()
+        result["balloons"] = len(tips)
+        if tips:
+            tip = tips[0].geometry()
+            result["tip"] = [tip.x(), tip.y(), tip.width(), tip.height()]
+            QGuiApplication.primaryScreen().grabWindow(0).save(str(out / "screen.png"))
+            centre = tips[0].mapToGlobal(tips[0].rect().center())
+            clicked = await asyncio.create_subprocess_exec(  # a real pointer click on it
+                "xdotool", "mousemove", str(centre.x()), str(centre.y()), "click", "1"
+            )
+            await clicked.wait()
+            await settle()
+        result.update(opened=window.opened, visible=window.isVisible(), calls=bridge.calls)
+    elif scenario == "close":  # the close button hides to the tray, explained once
+        window.show()
+        await settle()
+        close_as_the_window_manager_does(window)
+        await settle()
+        tips = balloons()
+        result.update(hidden=not window.isVisible(), attached=window in shell.centers,
+                      hint=shell.settings.close_hint_shown, balloons=len(tips))  # fmt: skip
+        if tips:
+            tip = tips[0].geometry()
+            result["tip"] = [tip.x(), tip.y(), tip.width(), tip.height()]
+            QGuiApplication.primaryScreen().grabWindow(0).save(str(out / "screen.png"))
+            tips[0].close()
+        window.show()  # (the tray's Open)
+        await settle()
+        close_as_the_window_manager_does(window)
+        await settle()
+        result.update(hidden_again=not window.isVisible(), balloons_again=len(balloons()),
+                      still_attached=window in shell.centers)  # fmt: skip
     elif scenario == "sound":
         bridge.messageAdded.emit(message(1, "Ding"))
         await settle(0.3)

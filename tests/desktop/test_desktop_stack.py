@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SCREENSHOT = ROOT / "build" / "screenshots" / "tray.png"
 TOOLS = {
-    "xvfb-run": "xvfb", "dbus-run-session": "dbus", "trayer": "trayer",
+    "xvfb-run": "xvfb", "dbus-run-session": "dbus", "trayer": "trayer", "xdotool": "xdotool",
     "pulseaudio": "pulseaudio", "pactl": "pulseaudio-utils",
 }  # fmt: skip
 
@@ -83,6 +83,33 @@ def test_a_new_message_notifies_once_per_burst_and_opens_on_click(tmp_path: Path
     assert [r["replaces"] for r in notifies] == [0, 1, 1]
     assert notifies[0]["actions"] == ["default", "Open", "mark-read", "Mark as read"]
     assert result["opened"] == ["ann1_bob1"] and result["visible"]
+
+
+def test_without_a_notification_service_the_tray_balloon_shows_and_a_click_opens(
+    tmp_path: Path,
+) -> None:
+    result = run("balloon", tmp_path)
+    assert result["balloons"] == 1
+    from PySide6.QtGui import QImage
+
+    x, y, width, height = result["tip"]
+    image = QImage(str(tmp_path / "screen.png"))
+    image.copy(x, y, width, height).save(str(SCREENSHOT.with_name("tray-balloon.png")))
+    assert result["opened"] == ["ann1_bob1"] and result["visible"]
+    assert ["mark_read", "ann1_bob1"] not in result["calls"]  # opening it does the reading
+
+
+def test_closing_the_window_hides_it_to_the_tray_and_says_so_once(tmp_path: Path) -> None:
+    result = run("close", tmp_path)
+    assert result["hidden"] and result["attached"] and result["hint"]
+    assert result["balloons"] == 1  # the one-time explanation
+    from PySide6.QtGui import QImage
+
+    x, y, width, height = result["tip"]
+    image = QImage(str(tmp_path / "screen.png"))
+    image.copy(x, y, width, height).save(str(SCREENSHOT.with_name("tray-close-hint.png")))
+    assert result["hidden_again"] and result["still_attached"]
+    assert result["balloons_again"] == 0  # said once only
 
 
 def test_a_new_message_plays_its_sound_unless_muted(tmp_path: Path) -> None:

@@ -562,6 +562,37 @@ def test_block_and_unblock_from_the_header_menu(
     qtbot.waitUntil(lambda: window.conversations.row_of(app.cid) is not None, timeout=LONG)
 
 
+def test_mute_from_the_header_menu_shows_how_long_and_turns_back_on(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, app: App
+) -> None:
+    from PySide6.QtWidgets import QMenu
+
+    from desktop_chat.ui.app_settings import AppSettings
+
+    settings = AppSettings(None)
+    app.window.use_settings(settings)
+    start_conversation(qtbot, qloop, app)
+    menu = app.window.chat.header.menu
+
+    def mute_entries() -> list[str]:
+        menu.aboutToShow.emit()  # (as opening it does)
+        subs = [a.menu() for a in menu.actions() if isinstance(a.menu(), QMenu)]
+        assert [sub.title() for sub in subs] == ["Mute notifications"]  # rebuilt, not added
+        return [a.text() for a in subs[0].actions() if not a.isSeparator()]
+
+    assert mute_entries() == ["For 1 hour", "For 8 hours", "Until I turn it back on"]
+    menu.aboutToShow.emit()
+    sub = next(a.menu() for a in menu.actions() if isinstance(a.menu(), QMenu))
+    next(a for a in sub.actions() if a.text() == "For 1 hour").trigger()
+    assert settings.muted(app.cid)
+    entries = mute_entries()
+    assert entries[0].startswith("Muted until ") and entries[1] == "Turn notifications back on"
+    menu.aboutToShow.emit()
+    sub = next(a.menu() for a in menu.actions() if isinstance(a.menu(), QMenu))
+    next(a for a in sub.actions() if a.text() == "Turn notifications back on").trigger()
+    assert not settings.muted(app.cid)
+
+
 def test_every_custom_and_interactive_widget_has_an_accessible_name(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, app: App
 ) -> None:

@@ -237,6 +237,22 @@ def test_a_message_rings_the_bell_and_reading_the_conversation_clears_it(
     qtbot.waitUntil(lambda: badge_of(window, scene.cid(scene.bob)) == 0, timeout=LONG)
 
 
+def test_blocking_on_another_device_hides_their_notifications_from_the_bell(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, scene: Scene
+) -> None:
+    window, bell = scene.window, scene.window.bell
+    deactivate(qtbot, window)
+    send(qtbot, qloop, scene, scene.bob, "from Bob")
+    send(qtbot, qloop, scene, scene.cat, "from Cat")
+    qtbot.waitUntil(lambda: bell.unread == 2, timeout=LONG)
+    bob_uid = scene.bob.client.uid
+    scene.server.put(f"blocks/{scene.uid}/{bob_uid}", True)  # (as Ann's other device does)
+    qtbot.waitUntil(lambda: bell.unread == 1 and window.bell.model.rowCount() == 1, timeout=LONG)
+    assert scene.bridge.unread_notifications == 1
+    scene.server.request("DELETE", f"blocks/{scene.uid}/{bob_uid}").raise_for_status()
+    qtbot.waitUntil(lambda: bell.unread == 2 and window.bell.model.rowCount() == 2, timeout=LONG)
+
+
 def test_every_kind_counts_mark_all_as_read_and_the_badge_caps_at_nine(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, scene: Scene
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
@@ -155,3 +156,79 @@ def window_blur(qtbot: QtBot, window: MainWindow) -> QWidget:
     other.activateWindow()
     qtbot.waitUntil(lambda: not window.isActiveWindow(), timeout=LONG)
     return other
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.usefixtures("themed")
+def test_toast_settings_and_mute_menus(
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    chat_server: ServerProcess,
+    tmp_path: Path,
+    scheme: str,
+) -> None:
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QMenu
+
+    from desktop_chat.ui.app_settings import AppSettings, settings_menu
+    from desktop_chat.ui.desktop_notifications import ToastNotifications
+
+    async def people() -> list[ChatClient]:
+        return [
+            await new_user(chat_server, tmp_path / name, name, role)
+            for name, role in [("Leo Park", "provider"), ("Maya Singh", "student")]
+        ]
+
+    leo, maya = run_on(qtbot, qloop, people(), 60)
+    assert leo.uid and maya.uid
+    bridge, window = window_for(qtbot, leo, THEMES[scheme])
+    try:
+        window.start()
+        settings = AppSettings(None)
+        window.use_settings(settings)
+        cid = maya_cid(maya, leo)
+        run_on(qtbot, qloop, maya.open_conversation(leo.uid))
+        run_on(qtbot, qloop, maya.send_message(cid, "Hi Leo! Is Friday 10:00 still free?"))
+        qtbot.waitUntil(lambda: window.conversations.row_of(cid) is not None, timeout=LONG)
+        window.open_conversation(cid)
+        qtbot.waitUntil(lambda: window.chat.input.cid == cid, timeout=LONG)
+
+        toasts = ToastNotifications(window, window)  # (no notification service, no tray)
+        clicked: list[tuple[int, str]] = []
+        toasts.activated.connect(lambda key, action: clicked.append((key, action)))
+        toasts.show(7, "Maya Singh", "Hi Leo! Is Friday 10:00 still free?")
+        qtbot.waitUntil(toasts.toast.isVisible, timeout=LONG)
+        shoot(qtbot, window, f"toast-{scheme}")
+        qtbot.mouseClick(toasts.toast, Qt.MouseButton.LeftButton)
+        assert clicked == [(7, "default")] and not toasts.toast.isVisible()
+
+        menu = settings_menu(settings, window)
+        menu.popup(window.mapToGlobal(QPoint(60, 70)))
+        qtbot.waitUntil(menu.isVisible, timeout=LONG)
+        qtbot.wait(150)
+        save(with_popup(window, menu), f"settings-menu-{scheme}")
+        menu.close()
+
+        settings.mute(cid, 8)
+        header = window.chat.header
+        actions = header.menu
+        actions.popup(header.menu_button.mapToGlobal(QPoint(-160, header.menu_button.height())))
+        qtbot.waitUntil(actions.isVisible, timeout=LONG)
+        mute = next(a.menu() for a in actions.actions() if isinstance(a.menu(), QMenu))
+        mute.popup(actions.mapToGlobal(QPoint(-mute.sizeHint().width(), 0)))
+        qtbot.waitUntil(mute.isVisible, timeout=LONG)
+        qtbot.wait(150)
+        shot = with_popup(window, actions)
+        painter = QPainter(shot)
+        painter.drawPixmap(window.mapFromGlobal(mute.mapToGlobal(QPoint(0, 0))), mute.grab())
+        painter.end()
+        save(shot, f"mute-menu-{scheme}")
+        texts = [a.text() for a in mute.actions() if not a.isSeparator()]
+        assert texts[0].startswith("Muted until ") and "Turn notifications back on" in texts
+        mute.close()
+        actions.close()
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())
+        close_all(qtbot, qloop, leo, maya)

@@ -135,12 +135,19 @@ async def follow_messages(db: Database, merger: Merger, cid: str) -> None:
 
 
 async def follow_notifications(db: Database, merger: Merger) -> None:
-    """The latest NOTIFICATION_WINDOW of ``notifications/{uid}``, by ``createdAt``."""
+    """The latest NOTIFICATION_WINDOW of ``notifications/{uid}``, by ``createdAt``, and on
+    each (re)connect every unread one beyond them."""
     spec = QuerySpec("createdAt", limit_to_last=NOTIFICATION_WINDOW)
-    subscription = db.listen(f"notifications/{merger.uid}", spec)
+    path = f"notifications/{merger.uid}"
+    subscription = db.listen(path, spec)
 
     async def handle(event: StreamEvent) -> None:
-        await merger.merge_notifications(changed_children(event))
+        children = changed_children(event)
+        if event.resync:  # unread ones older than the window count too (the bell's number)
+            shown = {nid for nid, _ in children}
+            unread = await db.query(path, QuerySpec("read", equal_to=False))
+            children += [(nid, record) for nid, record in unread if nid not in shown]
+        await merger.merge_notifications(children)
 
     await consume(subscription, handle, "notifications")
 

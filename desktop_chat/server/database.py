@@ -44,6 +44,8 @@ class WriteRequest:
     if_match: str | None = None
     want_etag: bool = False
     caller: Caller = ADMIN
+    precondition: Callable[[Node], bool] | None = None
+    """The server's own writes: applied only if this holds of the tree then (else a 412)."""
     future: asyncio.Future[WriteResult] = field(init=False)
 
 
@@ -250,6 +252,8 @@ class Database:
             now,
         ):  # checked here, in write order, so of two racing writes the rules see the winner
             raise HttpError(401, "Permission denied")
+        if request.precondition is not None and not request.precondition(self.root):
+            raise HttpError(412, "Precondition failed")
         if request.if_match is not None:  # after the rules: a 412 must not leak to strangers
             path = request.ops[0].path
             current = get(self.root, path)

@@ -8,15 +8,15 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
+from functools import partial
 
 from desktop_chat.core.paths import MAX_KEY_BYTES, Path
 from desktop_chat.core.tree import get
-from desktop_chat.core.values import Node
-from desktop_chat.server.database import Database
+from desktop_chat.core.values import NULL_ETAG, Node
+from desktop_chat.server.database import Database, SetOp, WriteRequest
 from desktop_chat.server.errors import HttpError
 from desktop_chat.server.notifications import (
     NotificationError,
-    create_notification,
     notification_path,
     system_notification,
 )
@@ -33,6 +33,12 @@ RETRY_AFTER = 30.0
 """Wait (seconds) after an unexpected failure before trying again."""
 WATCHED = frozenset({"bookings", "skillAvailability"})
 """Changes below these (or of the whole tree) can add, move or cancel a reminder."""
+SENT = "sentReminders"
+"""``sentReminders/{uid}/{reminderId}``: the session start of each reminder sent, written
+with it, so that one its owner deleted is never sent again (no client may read or write
+here: the rules grant nothing). Kept a week after the session."""
+KEEP_SENT_MS = 7 * 24 * 3_600_000
+PRUNE_EVERY_MS = 3_600_000
 
 
 def reminder_id(booking_id: str, uid: str) -> str:
@@ -90,10 +96,22 @@ def due_reminders(root: Node, lead_ms: int, now_ms: int) -> list[Reminder]:
             continue
         people = {booking.get("studentId"), booking.get("providerId")}
         for uid in sorted(p for p in people if isinstance(p, str) and p):
-            path = notification_path(uid, reminder_id(booking_id, uid))
-            if get(root, path) is None:
+            rid = reminder_id(booking_id, uid)
+            sent = get(root, (SENT, uid, rid)) is not None  # (its owner may have deleted it)
+            if not sent and get(root, notification_path(uid, rid)) is None:
                 found.append(Reminder(booking_id, uid, start, start - lead_ms))
     return found
+
+
+def _still_due(reminder: Reminder, root: Node) -> bool:
+    """The booking is still confirmed, for the same session (a write queued before the
+    reminder's may have cancelled or moved it)."""
+    booking = get(root, ("bookings", reminder.booking_id))
+    return (
+        isinstance(booking, dict)
+        and booking.get("status") == "confirmed"
+        and _session_start(root, booking) == reminder.start_ms
+    )
 
 
 def _reminder_text(root: Node, booking_id: str, start_ms: int, now_ms: int) -> tuple[str, str]:
@@ -117,8 +135,8 @@ class Reminders:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sent: dict[tuple[str, str], int] = {}
-        """Reminders this process sent or found sent (to their session's start): not sent
-        again even if their owner deletes them before the session."""
+        """Reminders this process sent or found sent (to their session's start)."""
+        self._pruned_at = 0
 
     def start(self) -> None:
         self.db.commit_hooks.append(self.on_commit)
@@ -164,6 +182,8 @@ class Reminders:
         await self.db.settled()
         now = self.db.now_ms()
         self._sent = {key: start for key, start in self._sent.items() if start > now}
+        if now - self._pruned_at >= PRUNE_EVERY_MS:
+            await self._prune(now)
         next_due: int | None = None
         for reminder in due_reminders(self.db.root, self.lead_ms, now):
             if reminder.key in self._sent:
@@ -192,9 +212,39 @@ class Reminders:
             self._sent[reminder.key] = reminder.start_ms
             return
         rid = reminder_id(reminder.booking_id, reminder.uid)
-        stored = await create_notification(self.db, reminder.uid, rid, value, only_if_absent=True)
+        request = WriteRequest(  # the mark and the reminder, only if not marked sent before
+            [
+                SetOp((SENT, reminder.uid, rid), reminder.start_ms),
+                SetOp(notification_path(reminder.uid, rid), value),
+            ],
+            has_server_values=True,
+            if_match=NULL_ETAG,
+        )
+        request.precondition = partial(_still_due, reminder)  # (checked in write order)
+        try:
+            await self.db.write(request)
+        except HttpError as exc:
+            if exc.status != 412:
+                raise
+            if get(self.db.root, (SENT, reminder.uid, rid)) is not None:
+                self._sent[reminder.key] = reminder.start_ms
+                log.info("session reminder %s for %s was already sent", rid, reminder.uid)
+            return  # (or the booking changed meanwhile: the next scan sees how)
         self._sent[reminder.key] = reminder.start_ms
-        if stored is None:
-            log.info("session reminder %s for %s was already sent", rid, reminder.uid)
-        else:
-            log.info("sent session reminder %s to %s", rid, reminder.uid)
+        log.info("sent session reminder %s to %s", rid, reminder.uid)
+
+    async def _prune(self, now: int) -> None:
+        """Forget the marks of sessions that started more than KEEP_SENT_MS ago."""
+        self._pruned_at = now
+        marks = get(self.db.root, (SENT,))
+        old = {
+            f"{SENT}/{uid}/{rid}": None
+            for uid, sent in (marks.items() if isinstance(marks, dict) else ())
+            if isinstance(sent, dict)
+            for rid, start in sent.items()
+            if not isinstance(start, int | float) or start < now - KEEP_SENT_MS
+        }
+        if old:
+            ops = [SetOp(tuple(path.split("/")), None) for path in old]
+            await self.db.write(WriteRequest(ops))
+            log.info("forgot %d marks of session reminders sent over a week ago", len(ops))

@@ -199,3 +199,35 @@ def test_the_count_survives_a_restart_before_the_network(
             await again.close()
 
     run(main)
+
+
+def test_unread_ones_older_than_the_streamed_window_count_too(
+    shared: ServerProcess, tmp_path: Path
+) -> None:
+    """The stream holds the newest 50; an older unread one (written while away) still counts,
+    so the bell and the server agree."""
+    from desktop_chat.client.following import NOTIFICATION_WINDOW
+
+    async def main() -> None:
+        ann = await user(
+            shared, tmp_path / "ann", "Ann", "student", MemoryTokenStore(), start=False
+        )
+        try:
+            assert ann.uid is not None
+            now = int(time.time() * 1000)
+            old = {"kind": "review", "title": "Old", "body": "b", "createdAt": now - 86_400_000}
+            shared.put(f"notifications/{ann.uid}/old", {**old, "read": False})
+            shared.put(f"notifications/{ann.uid}/oldread", {**old, "read": True})
+            for n in range(NOTIFICATION_WINDOW):
+                admin_note(shared, ann.uid, f"n{n:03d}", "payment")
+            await ann.start()
+            await until(lambda: count_is(ann, NOTIFICATION_WINDOW + 1))
+            assert len(server_unread(shared, ann.uid)) == NOTIFICATION_WINDOW + 1
+            ids = {item.id for item in await ann.notifications()}
+            assert "old" in ids and "oldread" not in ids  # (only the unread are looked for)
+            assert await ann.mark_all_notifications_read() == NOTIFICATION_WINDOW + 1
+            assert server_unread(shared, ann.uid) == set()
+        finally:
+            await ann.close()
+
+    run(main)

@@ -145,6 +145,26 @@ def test_no_second_reminder_after_a_restart(tmp_path: Path) -> None:
         second.kill()
 
 
+def test_a_reminder_its_owner_deleted_is_not_sent_again_after_a_restart(tmp_path: Path) -> None:
+    first = _server(tmp_path / "d")
+    try:
+        _book(first, "b1", _now_ms() + 5 * 60_000, "confirmed")
+        _both(first, "b1")
+        marks = first.get(f"sentReminders/{STUDENT}")
+        assert set(marks) == {"sessionReminder_b1"}  # (the session's start)
+        first.request("DELETE", f"notifications/{STUDENT}/sessionReminder_b1").raise_for_status()
+    finally:
+        first.stop()
+    second = _server(tmp_path / "d")
+    try:
+        _book(second, "b2", _now_ms() + 5 * 60_000, "confirmed")
+        _both(second, "b2")  # the new server has scanned every booking since it started
+        assert _reminder(second, STUDENT, "b1") is None  # deleted stays deleted
+        assert _reminder(second, PROVIDER, "b1") is not None
+    finally:
+        second.kill()
+
+
 def test_a_reminder_already_present_is_not_rewritten(server: ServerProcess) -> None:
     """As if another node sent it first: the create-if-absent write leaves it alone."""
     there = {

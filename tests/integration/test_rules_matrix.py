@@ -1422,6 +1422,16 @@ def test_conditional_write_does_not_leak_unreadable_data(
     denied(response)
 
 
+def test_the_marks_of_sent_reminders_are_the_servers_alone(world: World, alice: User) -> None:
+    """``sentReminders`` keeps a deleted reminder from coming back: no client reads or
+    forges it (which would let a participant suppress someone's reminder)."""
+    world.admin("PUT", f"sentReminders/{alice.uid}/sessionReminder_b0", 1)
+    denied(world.get(alice, f"sentReminders/{alice.uid}"))
+    denied(world.put(alice, f"sentReminders/{alice.uid}/sessionReminder_b1", 1))
+    denied(world.delete(alice, f"sentReminders/{alice.uid}/sessionReminder_b0"))
+    assert world.value(f"sentReminders/{alice.uid}/sessionReminder_b0") == 1
+
+
 def test_no_one_takes_a_session_reminders_id(world: World, alice: User, bob: User) -> None:
     """The server writes a booking's reminder under ``sessionReminder_<bookingId>`` only if no
     notification has that id: a participant must not be able to take it first."""

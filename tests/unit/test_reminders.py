@@ -137,3 +137,36 @@ def test_the_task_sleeps_until_due_and_writes_each_reminder_once(
     asyncio.run(main())
     # Woken by two writes, by the due time, and by the note: a handful of scans, no polling.
     assert 2 <= len(scans) <= 8, scans
+
+
+def test_a_booking_cancelled_by_a_write_queued_first_gets_no_reminder(tmp_path: Path) -> None:
+    """The reminder's write checks, in write order, that its booking is still confirmed for
+    the same session: a cancellation queued just before it wins."""
+
+    async def main() -> None:
+        db = Database(Store(tmp_path / "store.sqlite3"), Hub(), clock_ms=lambda: NOW)
+        await db.start()
+        task = Reminders(db, LEAD)  # (not started: driven by hand)
+        try:
+            tree = normalize(_tree({"b1": ("confirmed", NOW + 60_000)})).value
+            await db.write(WriteRequest([SetOp((key,), tree[key]) for key in sorted(tree)]))
+            due = due_reminders(db.root, LEAD, NOW)
+            assert [r.uid for r in due] == ["pro", "stu"]
+            cancel = WriteRequest([SetOp(("bookings", "b1", "status"), "cancelled")])
+            cancelling = asyncio.ensure_future(db.write(cancel))
+            await asyncio.sleep(0)  # queued, not applied yet
+            assert db.root["bookings"]["b1"]["status"] == "confirmed"
+            await task._send(due[0])
+            await cancelling
+            assert "notifications" not in db.root and "sentReminders" not in db.root
+            assert due[0].key not in task._sent  # (the next scan sees the cancellation)
+            await db.write(WriteRequest([SetOp(("bookings", "b1", "status"), "confirmed")]))
+            await task._send(due[0])  # confirmed again: sent, and marked
+            assert set(db.root["notifications"]) == {"pro"}
+            assert db.root["sentReminders"]["pro"] == {"sessionReminder_b1": NOW + 60_000}
+            await task._send(due[0])  # once only
+            assert len(db.root["notifications"]["pro"]) == 1
+        finally:
+            await db.close()
+
+    asyncio.run(main())

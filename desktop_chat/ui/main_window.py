@@ -8,21 +8,18 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
-    QEvent,
     QModelIndex,
-    QObject,
     QPoint,
     QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence, QPalette, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListView,
     QMainWindow,
     QSplitter,
@@ -42,7 +39,7 @@ from desktop_chat.ui.conversation_delegate import ConversationDelegate
 from desktop_chat.ui.conversation_model import ConversationListModel, Roles
 from desktop_chat.ui.indicators import StatusLine
 from desktop_chat.ui.notification_bell import NotificationBell
-from desktop_chat.ui.search_hits import MessageHits
+from desktop_chat.ui.search_hits import MessageHits, SearchBox
 from desktop_chat.ui.skills_panel import SkillList, SkillPage
 
 if TYPE_CHECKING:
@@ -78,14 +75,15 @@ class MainWindow(QMainWindow):
         self.setAccessibleName("Desktop Chat")
         self.resize(1000, 680)
 
-        self.search = QLineEdit(self)
+        self.search = SearchBox(self)
         self.search.setPlaceholderText("Search (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         for button in self.search.findChildren(QToolButton):  # Qt's clear button
             button.setAccessibleName("Clear search")
         self.search.setAccessibleName("Search conversations and messages")
         self.search.textChanged.connect(self._search_changed)
-        self.search.installEventFilter(self)
+        self.search.toList.connect(self.focus_list)
+        self.search.chooseFirst.connect(self._choose_first)
         self.conversations = ConversationListModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.conversations)
@@ -321,21 +319,9 @@ class MainWindow(QMainWindow):
         self.open_conversation(cid)
         self.chat.show_message(message.id)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.search and event.type() == QEvent.Type.KeyPress:
-            assert isinstance(event, QKeyEvent)
-            key = event.key()
-            if key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
-                self.focus_list()
-                return True
-            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.proxy.rowCount() > 0:
-                self._row_chosen(self.proxy.index(0, 0))
-                return True
-            if key == Qt.Key.Key_Escape:
-                self.search.clear()
-                self.focus_list()
-                return True
-        return super().eventFilter(watched, event)
+    def _choose_first(self) -> None:
+        if self.proxy.rowCount() > 0:
+            self._row_chosen(self.proxy.index(0, 0))
 
     # skills --------------------------------------------------------------------------------
     def _tab_changed(self, tab: int) -> None:

@@ -1,21 +1,46 @@
-"""Message search: the messages found in the local cache, listed under the conversations."""
+"""Search: the search box, and the messages found in the local cache, listed under the
+conversations."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QWidget
 
 from desktop_chat.ui.bridge import ChatBridge, SearchHit
 from desktop_chat.ui.formatting import now_ms, relative_time
 from desktop_chat.ui.theme import SIZES, scaled_font
 
-__all__ = ["HIT_ROLE", "MIN_QUERY", "SEARCH_DELAY_MS", "MessageHits"]
+__all__ = ["HIT_ROLE", "MIN_QUERY", "SEARCH_DELAY_MS", "MessageHits", "SearchBox"]
 
 SEARCH_DELAY_MS = 250
 """How long typing must pause before the messages are searched."""
 MIN_QUERY = 2
 """Characters a search needs before messages are searched (names filter from the first)."""
 HIT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class SearchBox(QLineEdit):
+    """The search field. Down and Up go to the list, Return opens its first row, Escape
+    clears and goes to the list: its own keys (an event filter on it would be asked about
+    its last events while the window owning the filter is being destroyed)."""
+
+    toList = Signal()
+    chooseFirst = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+            self.toList.emit()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.chooseFirst.emit()
+        elif key == Qt.Key.Key_Escape:
+            self.clear()
+            self.toList.emit()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
 
 
 class MessageHits(QListWidget):

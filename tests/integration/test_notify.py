@@ -83,6 +83,37 @@ def test_notify_reaches_the_users_open_stream(running: ServerProcess) -> None:
     assert marked.status_code == 200, marked.text
 
 
+def test_notify_reaches_a_running_chat_client(running: ServerProcess, tmp_path: Path) -> None:
+    """The desktop app's engine: the notification arrives as NotificationReceived and counts."""
+    import asyncio
+
+    from desktop_chat.client.events import NotificationReceived
+    from desktop_chat.client.token_store import MemoryTokenStore
+    from desktop_chat.core.model import NotificationKind
+    from tests.integration.test_client_notifications import user
+
+    async def main() -> None:
+        ann = await user(running, tmp_path / "ann", "Ann", "student", MemoryTokenStore())
+        events = ann.events()
+        try:
+            assert ann.uid is not None
+            args = ("--to", ann.uid, "--kind", "payment", "--title", "Paid", "--body", "€20")
+            result = await asyncio.to_thread(_notify, running.data_dir, *args)
+            assert result.returncode == 0, result.stderr
+            async with asyncio.timeout(5):
+                async for event in events:
+                    if isinstance(event, NotificationReceived):
+                        break
+            assert event.notification.kind is NotificationKind.PAYMENT
+            assert event.notification.title == "Paid" and not event.notification.read
+            assert await ann.unread_notification_count() == 1
+        finally:
+            events.close()
+            await ann.close()
+
+    asyncio.run(main())
+
+
 def test_notify_payment_without_link(running: ServerProcess) -> None:
     uid = sign_up(running, "bob@example.com")["localId"]
     result = _notify(

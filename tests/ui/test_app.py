@@ -178,6 +178,32 @@ def wait_for(log: Path, text: str, process: subprocess.Popen[bytes], seconds: fl
 
 
 @pytest.mark.slow
+def test_without_a_tray_closing_the_window_quits(
+    qapp: QApplication,
+    qtbot: QtBot,
+    qloop: asyncio.AbstractEventLoop,
+    keychain: FakeKeychain,
+    tmp_path: Path,
+) -> None:
+    """No tray here (offscreen): the window's close is not kept for the tray, the app ends."""
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    assert not QSystemTrayIcon.isSystemTrayAvailable()
+    app, task = start(qapp, qloop, Profile.named("test", root=tmp_path / "data"))
+    sign_up(qtbot, app, False)
+    window = app.windows[0]
+    qtbot.waitUntil(lambda: app.desktop is not None and window in app.desktop.centers, timeout=LONG)
+    window.close()
+    assert not window.isVisible() and window not in app.desktop.centers  # not kept for a tray
+    qapp.lastWindowClosed.emit()  # (what QApplication.exec says now; qasync's test loop does not)
+    try:
+        qtbot.waitUntil(task.done, timeout=LONG)
+    finally:
+        if not task.done():
+            stop(qtbot, app, task)
+    assert task.result() == 0 and app.windows == [] and app.server is None
+
+
 def test_demo_starts_shows_a_second_launch_and_quits_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop_chat.client.chat_client import ChatClient
@@ -132,7 +133,10 @@ def make_scene(
 
 
 def close_scene(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, scene: Scene) -> None:
-    scene.window.close()
+    window = scene.window
+    window.close()
+    window.deleteLater()  # (gone while its Python side is here, as in the app)
+    qtbot.waitUntil(lambda: not shiboken6.isValid(window), timeout=LONG)
 
     async def close() -> None:
         await scene.bridge.aclose()
@@ -326,8 +330,11 @@ def restart(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, scene: Scene, *, start: bool = True
 ) -> None:
     """Ann quits and starts again on the same data dir: a new client, bridge and window."""
-    scene.window.close()
+    old = scene.window
+    old.close()
     run_on(qtbot, qloop, scene.bridge.aclose())
+    old.deleteLater()  # as the app lets go of a window (while its Python side is still here)
+    qtbot.waitUntil(lambda: not shiboken6.isValid(old), timeout=LONG)
     run_on(qtbot, qloop, scene.ann.client.close())
 
     async def reopen() -> ChatClient:
@@ -382,7 +389,13 @@ def test_random_mixes_keep_the_bell_and_the_badges_true(
     tmp_path: Path,
     steps: list[str],
 ) -> None:
+    from desktop_chat.client.transport import TaskTracker
+    from desktop_chat.ui.tray import DesktopShell
+
     scene = make_scene(qtbot, qloop, chat_server, tmp_path / f"mix{next(_dirs)}")
+    tasks = TaskTracker("desktop")
+    shell = DesktopShell(None, tasks.spawn, lambda: None, lambda: None, QApplication.instance())
+    shell.attach(scene.window, scene.bridge)  # the tray's badge (and the dock's)
     try:
         for step in steps:
             deactivate(qtbot, scene.window)  # only the steps read
@@ -402,15 +415,20 @@ def test_random_mixes_keep_the_bell_and_the_badges_true(
                 if unread:
                     scene.window.bell.open_notification(unread[-1])
             elif step == "restart":
-                restart(qtbot, qloop, scene)
+                restart(qtbot, qloop, scene)  # (the closed window leaves the shell)
+                shell.attach(scene.window, scene.bridge)
 
             def true() -> bool:
                 window = scene.window
-                return window.bell.unread == server_unread_notes(scene) and all(
+                bell = window.bell.unread
+                return bell == shell.tray.unread == server_unread_notes(scene) and all(
                     (badge_of(window, scene.cid(who)) or 0) == server_unread_messages(scene, who)
                     for who in (scene.bob, scene.cat)
                 )
 
             qtbot.waitUntil(true, timeout=LONG)
+            assert list(shell.centers) == [scene.window]
     finally:
+        shell.close()
+        run_on(qtbot, qloop, tasks.cancel_all())
         close_scene(qtbot, qloop, scene)

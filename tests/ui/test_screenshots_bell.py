@@ -59,6 +59,20 @@ SYSTEM = [
 ]
 
 
+def leo_and_maya(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, server: ServerProcess, tmp_path: Path
+) -> list[ChatClient]:
+    """Leo (a provider) and Maya (a student), signed up and started."""
+
+    async def people() -> list[ChatClient]:
+        return [
+            await new_user(server, tmp_path / name, name, role)
+            for name, role in [("Leo Park", "provider"), ("Maya Singh", "student")]
+        ]
+
+    return run_on(qtbot, qloop, people(), 60)
+
+
 def put_note(server: ServerProcess, uid: str, nid: str, row: tuple[Any, ...]) -> None:
     kind, title, body, link, minutes = row
     record: dict[str, Any] = {
@@ -83,13 +97,7 @@ def test_bell_and_dropdown(
     tmp_path: Path,
     scheme: str,
 ) -> None:
-    async def people() -> list[ChatClient]:
-        return [
-            await new_user(chat_server, tmp_path / name, name, role)
-            for name, role in [("Leo Park", "provider"), ("Maya Singh", "student")]
-        ]
-
-    leo, maya = run_on(qtbot, qloop, people(), 60)
+    leo, maya = leo_and_maya(qtbot, qloop, chat_server, tmp_path)
     assert leo.uid and maya.uid
     bridge, window = window_for(qtbot, leo, THEMES[scheme])
     try:
@@ -174,13 +182,7 @@ def test_toast_settings_and_mute_menus(
     from desktop_chat.ui.app_settings import AppSettings, settings_menu
     from desktop_chat.ui.desktop_notifications import ToastNotifications
 
-    async def people() -> list[ChatClient]:
-        return [
-            await new_user(chat_server, tmp_path / name, name, role)
-            for name, role in [("Leo Park", "provider"), ("Maya Singh", "student")]
-        ]
-
-    leo, maya = run_on(qtbot, qloop, people(), 60)
+    leo, maya = leo_and_maya(qtbot, qloop, chat_server, tmp_path)
     assert leo.uid and maya.uid
     bridge, window = window_for(qtbot, leo, THEMES[scheme])
     try:

@@ -53,14 +53,16 @@ def test_a_whole_value_means_every_child() -> None:
     assert changed_children(event("put", "/", "scalar")) == []
 
 
+def message(n: int, *, read: bool = False) -> Message:
+    """Message number *n* of conversation a_b, a to b (its timestamp is *n*)."""
+    return Message(f"m{n:05d}", "a_b", "a", "b", f"text {n}", n, read, MessageType.TEXT)
+
+
 def test_the_merger_keeps_memory_bounded_and_still_announces_each_message_once(
     tmp_path: Path,
 ) -> None:
     """A long history is not held in memory (the cache holds it), yet a message seen before is
     never announced as added again, and read stays final."""
-
-    def message(n: int, *, read: bool = False) -> Message:
-        return Message(f"m{n:05d}", "a_b", "a", "b", f"text {n}", n, read, MessageType.TEXT)
 
     async def main() -> None:
         with LocalCache(tmp_path) as cache:
@@ -121,9 +123,6 @@ def test_merge_now_only_when_nothing_has_to_wait(tmp_path: Path) -> None:
     """The stream reader's fast path: a new message is announced at once, unless a merge is
     under way, the conversation was never looked at, or the message may be in the cache."""
 
-    def message(n: int) -> Message:
-        return Message(f"m{n:05d}", "a_b", "a", "b", f"text {n}", n, False, MessageType.TEXT)
-
     async def main() -> None:
         with LocalCache(tmp_path) as cache:
             bus = EventBus(maxsize=1_000)
@@ -152,9 +151,6 @@ def test_cache_writes_wait_for_more_unless_flushed(tmp_path: Path) -> None:
     """Cache writes gather for a moment (off the path of a message being sent or shown);
     flushing writes them at once; left alone they land after the delay."""
     from desktop_chat.client.sync import CacheWriter
-
-    def message(n: int) -> Message:
-        return Message(f"m{n:05d}", "a_b", "a", "b", f"text {n}", n, False, MessageType.TEXT)
 
     async def main() -> None:
         with LocalCache(tmp_path) as cache:

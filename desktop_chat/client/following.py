@@ -27,6 +27,7 @@ __all__ = [
     "follow_conversations",
     "follow_messages",
     "follow_notifications",
+    "touched_keys",
 ]
 
 log = logging.getLogger("desktop_chat.client")
@@ -39,19 +40,26 @@ NOTIFICATION_WINDOW = 50
 """The notifications stream: the latest (``limitToLast`` by ``createdAt``)."""
 
 
+def touched_keys(event: StreamEvent) -> list[str] | None:
+    """The children of the location that *event* wrote (set, changed or removed); None when
+    it may have touched all of them (a first ``put``, a ``put`` of the whole value)."""
+    if event.resync or (not event.path and event.kind == "put"):
+        return None
+    if event.path:
+        return [event.path[0]]
+    if isinstance(event.data, dict):
+        return list(dict.fromkeys(key.strip("/").split("/", 1)[0] for key in event.data))
+    return None
+
+
 def changed_children(event: StreamEvent) -> list[tuple[str, Any]]:
     """The children of the location that *event* changed, as they are now (a child the event
     removed is left out); all of them for a first ``put`` or a ``put`` of the whole value."""
     value = event.value
     if not isinstance(value, dict):
         return []
-    if event.resync or (not event.path and event.kind == "put"):
-        return list(value.items())
-    if event.path:
-        keys = [event.path[0]]
-    elif isinstance(event.data, dict):
-        keys = list(dict.fromkeys(key.strip("/").split("/", 1)[0] for key in event.data))
-    else:
+    keys = touched_keys(event)
+    if keys is None:
         return list(value.items())
     return [(key, value[key]) for key in keys if key in value]
 
@@ -86,7 +94,8 @@ async def follow_conversations(
     subscription.add_state_listener(state)
 
     async def handle(event: StreamEvent) -> None:
-        await merger.merge_conversations(event.value, whole=event.resync)
+        touched = touched_keys(event)  # (one message touches one entry of hundreds)
+        await merger.merge_conversations(event.value, whole=event.resync, touched=touched)
 
     await consume(subscription, handle, "conversation list")
 

@@ -249,31 +249,47 @@ class Merger:
             self.writer.put(lambda: self.cache.mark_read(cid, self.uid))
             await self.writer.flush()
 
-    async def merge_conversations(self, value: Any, *, whole: bool) -> None:
-        """The ``userConversations/{uid}`` value; *whole* (a first put): replace the list."""
-        entries: dict[str, ConversationEntry] = {}
-        for cid, record in children_of(value):
-            entry = entry_from(cid, record)
-            if entry is not None:
-                entries[cid] = entry
+    async def merge_conversations(
+        self, value: Any, *, whole: bool, touched: Iterable[str] | None = None
+    ) -> None:
+        """The ``userConversations/{uid}`` value; *whole* (a first put): replace the list;
+        *touched*: only these entries can have changed (None: any)."""
         if self._entries is None:
             rows = await asyncio.to_thread(self.cache.conversations)
             self._entries = {entry.conversation_id: entry for entry in rows}
         before = self._entries
-        if whole:
-            await asyncio.to_thread(self.cache.replace_conversations, list(entries.values()))
-        else:
+        if touched is None or whole:
+            entries = {}
+            for cid, record in children_of(value):
+                entry = entry_from(cid, record)
+                if entry is not None:
+                    entries[cid] = entry
             changed = [entry for cid, entry in entries.items() if before.get(cid) != entry]
             gone = [cid for cid in before if cid not in entries]
-            await asyncio.to_thread(self.cache.upsert_conversations, changed)
-            await asyncio.to_thread(self.cache.delete_conversations, gone)
+        else:
+            entries, changed, gone = dict(before), [], []
+            for cid in touched:
+                record = value.get(cid) if isinstance(value, dict) else None
+                entry = entry_from(cid, record) if record is not None else None
+                if entry is None:
+                    if entries.pop(cid, None) is not None:
+                        gone.append(cid)
+                elif before.get(cid) != entry:
+                    entries[cid] = entry
+                    changed.append(entry)
+        if whole:
+            await asyncio.to_thread(self.cache.replace_conversations, list(entries.values()))
+        elif changed or gone:
+            await asyncio.to_thread(self._store_entries, changed, gone)
         self._entries = entries
-        for cid, entry in entries.items():
-            if before.get(cid) != entry:
-                self.bus.publish(ConversationChanged(cid, entry))
-        for cid in before:
-            if cid not in entries:
-                self.bus.publish(ConversationChanged(cid, None))
+        for entry in changed:
+            self.bus.publish(ConversationChanged(entry.conversation_id, entry))
+        for cid in gone:
+            self.bus.publish(ConversationChanged(cid, None))
+
+    def _store_entries(self, changed: list[ConversationEntry], gone: list[str]) -> None:
+        self.cache.upsert_conversations(changed)
+        self.cache.delete_conversations(gone)
 
     async def merge_notifications(self, children: list[tuple[str, Any]]) -> None:
         """``(id, record)`` pairs of ``notifications/{uid}``: new ones are announced once,

@@ -172,3 +172,47 @@ def test_cache_writes_wait_for_more_unless_flushed(tmp_path: Path) -> None:
             assert failures == []
 
     asyncio.run(main())
+
+
+def test_a_list_event_touching_one_entry_reads_and_writes_only_that_one(tmp_path: Path) -> None:
+    """One message changes one entry of a long list: only that entry is parsed, stored and
+    announced; a removed one goes; a whole put still replaces the list."""
+    from desktop_chat.client.events import ConversationChanged
+    from desktop_chat.client.following import touched_keys
+
+    def record(other: str, unread: int) -> dict[str, Any]:
+        return {
+            "otherUser": {"id": other, "name": other.title()},
+            "lastMessage": "hi",
+            "lastMessageAt": 5,
+            "unreadCount": unread,
+        }
+
+    whole = {f"me_u{n:03d}": record(f"u{n:03d}", 0) for n in range(300)}
+
+    async def main() -> None:
+        with LocalCache(tmp_path) as cache:
+            bus = EventBus(maxsize=10_000)
+            stream = bus.stream()
+            merger = Merger(cache, "me", bus)
+            first = StreamEvent("put", (), whole, whole, resync=True)
+            await merger.merge_conversations(first.value, whole=True, touched=touched_keys(first))
+            assert len([e for e in _drain(stream) if isinstance(e, ConversationChanged)]) == 300
+            after = {**whole, "me_u007": record("u007", 1)}
+            one = StreamEvent("put", ("me_u007", "unreadCount"), 1, after)
+            assert touched_keys(one) == ["me_u007"]
+            await merger.merge_conversations(one.value, whole=False, touched=touched_keys(one))
+            [changed] = _drain(stream)
+            assert isinstance(changed, ConversationChanged)
+            assert changed.entry is not None and changed.entry.unread_count == 1
+            gone = {k: v for k, v in after.items() if k != "me_u009"}
+            removal = StreamEvent("put", ("me_u009",), None, gone)
+            await merger.merge_conversations(gone, whole=False, touched=touched_keys(removal))
+            assert _drain(stream) == [ConversationChanged("me_u009", None)]
+            again = StreamEvent("put", ("me_u010",), whole["me_u010"], gone)  # unchanged
+            await merger.merge_conversations(gone, whole=False, touched=touched_keys(again))
+            assert _drain(stream) == []
+            rows = {entry.conversation_id: entry for entry in cache.conversations()}
+            assert len(rows) == 299 and rows["me_u007"].unread_count == 1
+
+    asyncio.run(main())

@@ -107,7 +107,7 @@ class DesktopApp:
     async def run(self) -> int:
         """Start, wait until the last window closes (or SIGTERM / SIGINT), stop; the exit code."""
         self._quit = asyncio.Event()
-        self.qapp.lastWindowClosed.connect(self.quit)
+        self.qapp.lastWindowClosed.connect(self._last_window_closed)
         if self.instance is not None:
             self.instance.showRequested.connect(self.show_windows)
         from desktop_chat.client.errors import ClientError
@@ -147,6 +147,10 @@ class DesktopApp:
         if self._quit is not None:
             self._quit.set()
 
+    def _last_window_closed(self) -> None:  # (a main window hidden in the tray lives on)
+        if self.desktop is None or not self.desktop.keeps_windows:
+            self.quit()
+
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A tracked task: its failure is logged (and shown), it is cancelled on quit."""
         return self._tasks.spawn(coro, name)
@@ -179,7 +183,7 @@ class DesktopApp:
         self.clients.append(client)
         self.tokens[client] = tokens
         if await tokens.kept(client.uid) or await tokens.has_session(client.uid):
-            window = self._open_main(client)  # the cached chats first: restoring needs the network
+            window = self._open_main(client, at_start=True)  # the cached chats first
             self.spawn(self._resume(client, tokens, window, self.bridges[-1]), "resume")
         else:
             await tokens.ready()  # (the sign-in window offers "keep me signed in" if it can)
@@ -246,8 +250,12 @@ class DesktopApp:
         sign_in.close()
         sign_in.deleteLater()
 
-    def _open_main(self, client: ChatClient, title: str | None = None) -> QWidget:
+    def _open_main(
+        self, client: ChatClient, title: str | None = None, *, at_start: bool = False
+    ) -> QWidget:
+        from desktop_chat.ui.app_settings import starts_in_tray
         from desktop_chat.ui.bridge import ChatBridge
+        from desktop_chat.ui.tray import attach_when_painted
 
         bridge = ChatBridge(client)
         self.bridges.append(bridge)
@@ -255,11 +263,9 @@ class DesktopApp:
         if title is not None:
             window.setWindowTitle(title)
         self.windows.append(window)
-        from desktop_chat.ui.app_settings import starts_in_tray
-
-        if not starts_in_tray(self.profile.directory):
+        if not (at_start and starts_in_tray(self.profile.directory)):  # (a sign-in shows it)
             window.show()
-        self.spawn(self._attach_desktop(window, bridge), "tray and notifications")
+        self.spawn(attach_when_painted(self, window, bridge), "tray and notifications")
         start = getattr(window, "start", None)  # MainWindow reads the list once it shows
         if callable(start):
             start()
@@ -267,11 +273,6 @@ class DesktopApp:
         if requested is not None:
             requested.connect(lambda: self.sign_out(client, bridge, window))
         return window
-
-    async def _attach_desktop(self, window: QWidget, bridge: ChatBridge) -> None:
-        from desktop_chat.ui.tray import attach_when_painted
-
-        await attach_when_painted(self, window, bridge)
 
     def sign_out(self, client: ChatClient, bridge: ChatBridge, window: QWidget) -> None:
         from desktop_chat.ui.account_menu import sign_out_window
@@ -310,7 +311,7 @@ class DesktopApp:
     async def shutdown(self) -> None:
         """Close the windows, stop the clients, release the server, cancel every task."""
         with contextlib.suppress(RuntimeError, TypeError):
-            self.qapp.lastWindowClosed.disconnect(self.quit)
+            self.qapp.lastWindowClosed.disconnect(self._last_window_closed)
         if self.desktop is not None:  # first: closing the windows now closes them
             self.desktop.close()
         for window in self.windows:

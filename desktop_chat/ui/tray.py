@@ -171,6 +171,12 @@ class DesktopShell(QObject):
     def tray_shown(self) -> bool:
         return self.tray.available() and self.tray.icon.isVisible()
 
+    @property
+    def keeps_windows(self) -> bool:
+        """Whether main windows live on hidden in the tray (so the last visible window closing,
+        an error box say, is no reason to quit)."""
+        return self.tray_shown and bool(self.centers)
+
     def _backend(self, window: QWidget) -> Notifications:
         if self.dbus is not None:
             return self.dbus

@@ -211,6 +211,3 @@ class UnreadTally:
         else:
             self._unread.add(item.id)
         return self.count != before
-
-    def is_read(self, nid: str) -> bool:
-        return nid in self._read

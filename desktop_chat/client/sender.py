@@ -143,8 +143,8 @@ class Sender:
         soonest: float | None = None
         for item in items:
             mid, cid = item["id"], item["cid"]
-            if cid in blocked:
-                continue
+            if cid in blocked or (self._items is not None and mid not in self._items):
+                continue  # (held back, or withdrawn since this pass began)
             due = self._not_before.get(mid, 0.0)
             if due > loop.time():
                 blocked.add(cid)

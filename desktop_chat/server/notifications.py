@@ -13,7 +13,7 @@ from aiohttp import web
 
 from desktop_chat.core.model import is_uid, utf16_len
 from desktop_chat.core.paths import Path, PushIdGenerator
-from desktop_chat.core.values import NULL_ETAG, Node, ServerValue, render
+from desktop_chat.core.values import Node, ServerValue, render
 from desktop_chat.server.access import request_token
 from desktop_chat.server.auth_http import Handler, guarded, json_response, read_body
 from desktop_chat.server.auth_service import AuthService
@@ -120,29 +120,15 @@ def notification_path(uid: str, notification_id: str) -> Path:
 
 
 async def create_notification(
-    db: Database,
-    uid: str,
-    notification_id: str,
-    value: dict[str, Node],
-    only_if_absent: bool = False,
-) -> Node | None:
+    db: Database, uid: str, notification_id: str, value: dict[str, Node]
+) -> Node:
     """Write *value* (from :func:`system_notification`) at ``notifications/{uid}/{id}`` through
-    the database's ordinary write path, so the owner's streams see it at once.
-
-    With *only_if_absent* the write is conditional (``if-match: null_etag``, checked in the
-    writer task in write order): None when a notification with this id already exists, which
-    is then left exactly as it is. Returns the stored value, server time resolved."""
+    the database's ordinary write path, so the owner's streams see it at once. Returns the
+    stored value, server time resolved."""
     request = WriteRequest(
-        [SetOp(notification_path(uid, notification_id), value)],
-        has_server_values=True,
-        if_match=NULL_ETAG if only_if_absent else None,
+        [SetOp(notification_path(uid, notification_id), value)], has_server_values=True
     )
-    try:
-        result = await db.write(request)
-    except HttpError as exc:
-        if only_if_absent and exc.status == 412:
-            return None
-        raise
+    result = await db.write(request)
     return result.values[0]
 
 

@@ -22,6 +22,7 @@ import pytest
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.token_store import KeyringTokenStore
+from tests.desktop.marks import desktop_marks
 from tests.e2e.test_two_apps import (
     PASSWORD,
     Account,
@@ -50,17 +51,7 @@ TOOLS = {
     "xdotool": "xdotool",
 }  # fmt: skip
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(sys.platform != "linux", reason="X11 / D-Bus: Linux only"),
-    *(
-        pytest.mark.skipif(
-            shutil.which(tool) is None, reason=f"{tool} is missing (apt-get install {package})"
-        )
-        for tool, package in TOOLS.items()
-    ),
-    pytest.mark.timeout(150),
-]
+pytestmark = desktop_marks(TOOLS, "X11 / D-Bus")
 
 
 # the desktop: a tray and the notification service on the test's display and bus -------------

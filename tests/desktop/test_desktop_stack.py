@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.desktop.marks import desktop_marks
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -19,17 +18,7 @@ TOOLS = {
     "pulseaudio": "pulseaudio", "pactl": "pulseaudio-utils",
 }  # fmt: skip
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(sys.platform != "linux", reason="X11 / D-Bus / PulseAudio: Linux only"),
-    *(
-        pytest.mark.skipif(
-            shutil.which(tool) is None, reason=f"{tool} is missing (apt-get install {package})"
-        )
-        for tool, package in TOOLS.items()
-    ),
-    pytest.mark.timeout(150),
-]
+pytestmark = desktop_marks(TOOLS, "X11 / D-Bus / PulseAudio")
 
 
 def run(scenario: str, out: Path) -> dict[str, Any]:

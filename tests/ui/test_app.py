@@ -177,7 +177,6 @@ def wait_for(log: Path, text: str, process: subprocess.Popen[bytes], seconds: fl
         time.sleep(0.1)
 
 
-@pytest.mark.slow
 def test_without_a_tray_closing_the_window_quits(
     qapp: QApplication,
     qtbot: QtBot,
@@ -188,7 +187,8 @@ def test_without_a_tray_closing_the_window_quits(
     """No tray here (offscreen): the window's close is not kept for the tray, the app ends."""
     from PySide6.QtWidgets import QSystemTrayIcon
 
-    assert not QSystemTrayIcon.isSystemTrayAvailable()
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        pytest.skip("a tray is here: closing hides the window (tests/desktop covers that)")
     app, task = start(qapp, qloop, Profile.named("test", root=tmp_path / "data"))
     sign_up(qtbot, app, False)
     window = app.windows[0]
@@ -204,6 +204,7 @@ def test_without_a_tray_closing_the_window_quits(
     assert task.result() == 0 and app.windows == [] and app.server is None
 
 
+@pytest.mark.slow
 def test_demo_starts_shows_a_second_launch_and_quits_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from desktop_chat.ui.bridge import ChatBridge
 from desktop_chat.ui.main_window import MainWindow
 from desktop_chat.ui.notification_bell import bell_name
 from desktop_chat.ui.notification_model import NotificationListModel, NotificationRoles, badge_count
+from tests.integration.test_client_notifications import admin_note as put_admin_note
 from tests.integration.test_client_notifications import config_of
 from tests.support.auth import PASSWORD
 from tests.support.chat import FAST
@@ -161,16 +161,7 @@ def send(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, scene: Scene, who: User
 
 def admin_note(scene: Scene, kind: str = "review", **link: str) -> str:
     nid = f"sys{next(scene.counter)}"
-    record: dict[str, Any] = {
-        "kind": kind,
-        "title": f"A {kind.replace('_', ' ')}",
-        "body": "Tap to see it",
-        "createdAt": int(time.time() * 1000),
-        "read": False,
-    }
-    if link:
-        record["link"] = link
-    scene.server.put(f"notifications/{scene.uid}/{nid}", record)
+    put_admin_note(scene.server, scene.uid, nid, kind, **link)
     return nid
 
 
@@ -264,12 +255,14 @@ def test_every_kind_counts_mark_all_as_read_and_the_badge_caps_at_nine(
     deactivate(qtbot, window)
     for kind in ("review", "payment", "session_reminder"):
         admin_note(scene, kind)
+    admin_note(scene, "booking_request", bookingId="b1")
+    admin_note(scene, "booking_confirmed", bookingId="b2")
     for n in range(8):
         send(qtbot, qloop, scene, scene.bob if n % 2 else scene.cat, f"message {n}")
-    qtbot.waitUntil(lambda: bell.unread == 11, timeout=LONG)
+    qtbot.waitUntil(lambda: bell.unread == 13, timeout=LONG)  # all six kinds count
     assert bell.badge == "9+"
     qtbot.waitUntil(lambda: badge_of(window, scene.cid(scene.cat)) == 4, timeout=LONG)
-    assert bell.model.rowCount() == 11 and bell.model.unread == 11
+    assert bell.model.rowCount() == 13 and bell.model.unread == 13
 
     qtbot.mouseClick(bell, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(bell.popup.isVisible, timeout=LONG)

@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.core.model import conversation_id
-from desktop_chat.ui.main_window import MainWindow
 from tests.support.chat import FAST
 from tests.support.server import ServerProcess
 from tests.ui.conftest import run_on
 from tests.ui.test_bridge import close_all, new_user
+from tests.ui.test_notification_bell import deactivate
 from tests.ui.test_screenshots_windows import (
     THEMES,
     save,
@@ -116,7 +115,7 @@ def test_bell_and_dropdown(
             cid = await maya.open_conversation(leo.uid)
             await maya.send_message(cid, "Hi Leo! Is Friday 10:00 still free?")
 
-        other = window_blur(qtbot, window)
+        other = deactivate(qtbot, window)  # so Leo reads nothing meanwhile
         run_on(qtbot, qloop, maya_writes())
         for n, row in enumerate(SYSTEM[:2]):
             put_note(chat_server, leo.uid, f"s{n}", row)
@@ -154,16 +153,6 @@ def test_bell_and_dropdown(
 def maya_cid(maya: ChatClient, leo: ChatClient) -> str:
     assert maya.uid is not None and leo.uid is not None
     return conversation_id(maya.uid, leo.uid)
-
-
-def window_blur(qtbot: QtBot, window: MainWindow) -> QWidget:
-    """Another window takes the focus, so Leo reads nothing meanwhile."""
-    other = QWidget()
-    qtbot.addWidget(other)
-    other.show()
-    other.activateWindow()
-    qtbot.waitUntil(lambda: not window.isActiveWindow(), timeout=LONG)
-    return other
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

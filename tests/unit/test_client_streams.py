@@ -353,7 +353,7 @@ def test_inline_delivery_only_to_a_waiting_consumer_and_in_order(
             assert (await _next(sub)).data == "queued behind it"  # never offered: one was queued
             waiting = asyncio.ensure_future(_next(sub))
             go[1].set()
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(30):
                 await taken.wait()
             go[2].set()
             assert (await waiting).data == "raises"  # "taken" never reached the consumer

@@ -30,6 +30,7 @@ from desktop_chat.core.model import (
     Message,
     MessageType,
     Notification,
+    Slot,
     UserProfile,
     conversation_id,
     is_uid,
@@ -41,15 +42,9 @@ __all__ = ["ACCOUNT_FILE", "ChatClient", "NotSignedInError"]
 log = logging.getLogger("desktop_chat.client")
 
 
-SEND_TURNS = 2
-"""Loop turns a new message's request gets before its storing and announcement start: the
-sender's turn (it starts the request) and the one in which aiohttp writes the body (Python
-3.11 writes it from a task of its own). They start in the same turn on a later Python."""
-
-
-async def _loop_turns(count: int) -> None:
-    for _ in range(count):
-        await asyncio.sleep(0)
+def _allow(gate: asyncio.Future[bool], allowed: bool) -> None:
+    if not gate.done():
+        gate.set_result(allowed)
 
 
 class ChatClient(ClientSession):
@@ -230,49 +225,53 @@ class ChatClient(ClientSession):
             limit *= 2
 
     # messages ----------------------------------------------------------------------------
-    async def send_message(self, cid: str, text: str) -> str:
-        """Queue *text* durably and return its message id. Sending starts at once; the outbox
-        stores the message meanwhile and this returns once it is stored. Should storing fail,
-        a message not yet on its way is taken back (failed, and the error raised); one already
-        on its way goes on (only a crash before it lands could lose it)."""
+    async def send_message(self, cid: str, text: str, *, slot: Slot | None = None) -> str:
+        """Queue *text* durably and return its message id, once it is stored. Its request is
+        made ready while the outbox stores it, but nothing is sent before it is stored; should
+        storing fail, it is taken back (failed, and the error raised), never sent. With a
+        *slot*, the message is a booking card bound to it (``booking_proposal``)."""
         uid, _, outbox, merger = self._account()
         if self._block_list().hides_conversation(cid):
             raise InvalidRequestError("you blocked this user: unblock them to write to them")
         me, other = await self._other(cid)
         mid = outbox.new_id()
         try:
-            body = writes.send_message(me, other, cid, mid, text)
+            kind = MessageType.TEXT if slot is None else MessageType.BOOKING_PROPOSAL
+            body = writes.send_message(me, other, cid, mid, text, kind, slot)
         except CoreError as exc:
             raise InvalidRequestError(str(exc)) from exc
         item = outbox.pending_item({"id": mid, "cid": cid, "body": body})
         new: NewOutboxItem = {"id": mid, "cid": cid, "body": body, "created_at": item["created_at"]}
         created = item["created_at"]
-        pending = Message(mid, cid, uid, other.uid, text, created, False, MessageType.TEXT)
+        pending = Message(mid, cid, uid, other.uid, text, created, False, kind, slot=slot)
 
         def queued() -> None:
             self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.PENDING))
             if self.realtime is not None:
                 self.realtime.stop_typing(cid)
 
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[bool] = loop.create_future()  # (its request's gate)
+
+        def on_written(_: OutboxItem) -> None:  # (in the outbox's thread)
+            loop.call_soon_threadsafe(_allow, written, True)
+
+        storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new, on_written))
+        storing.add_done_callback(lambda _: _allow(written, False))  # (if not written)
         if self.sender is not None:
-            self.sender.submit(item)
-        try:  # the request goes on the wire before the disk and the listeners get their turn
-            await _loop_turns(SEND_TURNS)
-        finally:  # (even if cancelled: the message may be on its way)
-            storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new))
-            try:
-                await merger.add_pending(pending, queued)
-            finally:
-                await self._stored(storing, cid, mid)
+            self.sender.submit(item, written)
+        try:
+            await merger.add_pending(pending, queued)
+        finally:  # (a cancelled caller leaves the storing, and so the sending, going)
+            await self._stored(storing, cid, mid)
         return mid
 
     async def _stored(self, storing: asyncio.Future[OutboxItem], cid: str, mid: str) -> None:
         try:
-            await storing
+            await asyncio.shield(storing)
         except ClientError as exc:
-            if self.sender is not None and not self.sender.withdraw(mid):
-                log.warning("message %s is on its way but could not be stored: %s", mid, exc)
-                return
+            if self.sender is not None:
+                self.sender.withdraw(mid)
             self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.FAILED, str(exc)))
             raise
 

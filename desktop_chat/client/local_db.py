@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +25,7 @@ __all__ = [
     "open_read_only",
     "remove_files",
     "set_aside",
+    "sync_wal",
     "transaction",
 ]
 
@@ -211,3 +213,22 @@ def open_read_only(file: Path) -> sqlite3.Connection:
             continue
         return db
     raise LocalStoreError(f"cannot read {file}: {'; '.join(errors)}")
+
+
+def sync_wal(file: Path) -> None:
+    """Bring *file*'s WAL (every change committed so far) to disk, as ``synchronous=FULL``
+    would at each commit; a failure is logged (the commits outlive the app, if not a power
+    cut)."""
+    try:
+        fd = os.open(file.with_name(file.name + "-wal"), os.O_RDWR)
+    except FileNotFoundError:
+        return  # not in WAL mode: the rollback journal synced each commit itself
+    except OSError as exc:
+        log.error("%s could not be synced: %s", file, exc)
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        log.error("%s could not be synced: %s", file, exc)
+    finally:
+        os.close(fd)

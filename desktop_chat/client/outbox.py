@@ -23,6 +23,7 @@ from desktop_chat.client.local_db import (
     open_read_only,
     remove_files,
     set_aside,
+    sync_wal,
     transaction,
 )
 from desktop_chat.core.errors import InvalidPathError
@@ -122,8 +123,11 @@ def _now_ms() -> int:
 
 class Outbox:
     """``outbox.sqlite3`` in an account's data directory: its own file (a damaged cache never
-    takes unsent messages with it), WAL with ``synchronous=FULL``: ``enqueue`` returns only once
-    the item is on disk. Synchronous and thread-safe: call it through ``asyncio.to_thread``.
+    takes unsent messages with it), WAL with ``synchronous=NORMAL``. ``enqueue`` commits the item
+    (from then on it outlives the app: it may be sent), says so through ``on_written``, then
+    syncs the WAL and returns once the item is on disk (it outlives the machine too). Other
+    changes reach the disk with the next sync or checkpoint: losing one to a power cut costs
+    at most a read-back. Synchronous and thread-safe: call it through ``asyncio.to_thread``.
 
     A damaged outbox is set aside as ``outbox.sqlite3.damaged-<time>`` (never deleted), a fresh
     one made, and the unsent items that can still be read from the damaged copy carried over;
@@ -155,7 +159,7 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         try:
             self._db, self.created = open_local_file(
-                self.file, OUTBOX, synchronous="FULL", check=check
+                self.file, OUTBOX, synchronous="NORMAL", check=check
             )
         except DamagedFileError as exc:
             self._db = self._rebuild(exc)
@@ -208,7 +212,7 @@ class Outbox:
             aside.name,
         )
         items = _read_damaged(aside)
-        db, _ = open_local_file(self.file, OUTBOX, synchronous="FULL", check=False)
+        db, _ = open_local_file(self.file, OUTBOX, synchronous="NORMAL", check=False)
         rows = [{**item, "body": orjson.dumps(item["body"]).decode()} for item in items]
         with transaction(db):
             db.executemany(
@@ -241,9 +245,13 @@ class Outbox:
             raise OutboxError(f"no outbox item {message_id!r}")
         return _item(row)
 
-    def enqueue(self, item: NewOutboxItem) -> OutboxItem:
-        """Store *item* as pending, durably, before anything is sent. Queuing the same id again
-        with the same conversation and body returns the stored item; another body is refused."""
+    def enqueue(
+        self, item: NewOutboxItem, on_written: Callable[[OutboxItem], object] | None = None
+    ) -> OutboxItem:
+        """Store *item* as pending, durably, before anything is sent: *on_written* is called
+        once it is committed (it may be sent from then on), and this returns once it is on
+        disk. Queuing the same id again with the same conversation and body returns the stored
+        item; another body is refused."""
         try:
             check_key(item["id"])
             check_key(item["cid"])
@@ -251,20 +259,22 @@ class Outbox:
         except (InvalidPathError, TypeError) as exc:
             raise InvalidRequestError(f"cannot queue message {item.get('id')!r}: {exc}") from exc
         created_at = item.get("created_at", self._clock_ms())
-        with self._use() as db, transaction(db):
-            row = db.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (item["id"],)
-            ).fetchone()
-            if row is not None:
-                existing = _item(row)
-                if existing["cid"] != item["cid"] or existing["body"] != orjson.loads(body):
-                    raise OutboxError(f"outbox item {item['id']!r} exists with another body")
-                return existing
-            db.execute(
-                f"INSERT INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, 0, NULL, 'pending', 0, NULL)",
+        with self._use() as db:
+            inserted = db.execute(  # (one statement, its own transaction: the usual case)
+                f"INSERT INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, 0, NULL, 'pending', 0, NULL) "
+                "ON CONFLICT (id) DO NOTHING",
                 (item["id"], item["cid"], created_at, body),
-            )
-            return self._get(db, item["id"])
+            ).rowcount
+            if inserted:
+                stored = self.pending_item({**item, "created_at": created_at})
+            else:
+                stored = self._get(db, item["id"])
+                if stored["cid"] != item["cid"] or stored["body"] != orjson.loads(body):
+                    raise OutboxError(f"outbox item {item['id']!r} exists with another body")
+            if on_written is not None:
+                on_written(stored)
+            sync_wal(self.file)
+        return stored
 
     def get(self, message_id: str) -> OutboxItem | None:
         with self._use() as db:

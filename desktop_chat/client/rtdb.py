@@ -18,7 +18,7 @@ from desktop_chat.client.errors import (
     database_error,
 )
 from desktop_chat.client.streams import Subscription
-from desktop_chat.client.transport import Answer, Backoff, Http, TaskTracker, dumps
+from desktop_chat.client.transport import Answer, Backoff, Gated, Http, TaskTracker, dumps
 from desktop_chat.core.errors import CoreError
 from desktop_chat.core.paths import Path, join, parse_path
 from desktop_chat.core.query import Query, parse_query
@@ -160,9 +160,11 @@ class Database:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200, 204),
+        gate: asyncio.Future[bool] | None = None,
     ) -> Answer:
         where = _path(path)
-        body = dumps(value) if value is not MISSING else None
+        data = dumps(value) if value is not MISSING else None
+        body = Gated(data, gate) if data is not None and gate is not None else data
         url = self.url(where)
         token = await self.tokens.token() if self.tokens is not None else None
         for attempt in range(2):
@@ -197,14 +199,23 @@ class Database:
         """Replace the value at *path* (None deletes). Server values (``{".sv": ...}``) work."""
         await self._request("PUT", path, value=value, params={"print": "silent"})
 
-    async def update(self, path: str | Path, values: Mapping[str, Any]) -> None:
-        """A multi-path update: each key is a slash path below *path*; all or nothing."""
+    async def update(
+        self,
+        path: str | Path,
+        values: Mapping[str, Any],
+        *,
+        gate: asyncio.Future[bool] | None = None,
+    ) -> None:
+        """A multi-path update: each key is a slash path below *path*; all or nothing. With a
+        *gate*, nothing is sent before it succeeds (see :class:`Gated`)."""
         if not values:
             return
         for key in values:
             if not isinstance(key, str) or not _path(key):
                 raise InvalidRequestError(f"bad update key {key!r}")
-        await self._request("PATCH", path, value=dict(values), params={"print": "silent"})
+        await self._request(
+            "PATCH", path, value=dict(values), params={"print": "silent"}, gate=gate
+        )
 
     async def push(self, path: str | Path, value: Any) -> str:
         """Add *value* under a new push ID made by the server; returns the ID."""

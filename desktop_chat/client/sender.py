@@ -33,6 +33,8 @@ class Outcome(Enum):
     """Refused, and the message is not on the server: an attempt counted, try again later."""
     OFFLINE = "offline"
     """No answer (network, 5xx, no token yet): nothing counted, try again later."""
+    WITHDRAWN = "withdrawn"
+    """Its storing failed: nothing was sent, and it never will be."""
 
 
 class Sender:
@@ -47,10 +49,11 @@ class Sender:
     manual retry and whenever a stream reconnects (``force`` skips pending backoffs).
 
     The pending items are read from the outbox once and then kept in memory: a new message
-    arrives through :meth:`submit` while it is being stored, so sending it costs no read of
-    the file and does not wait for the disk. "Sent" marks are written in batches once the
-    sender is idle, off the sending path; one lost to a crash is settled by the read-back when
-    the message is tried again.
+    arrives through :meth:`submit` while it is being stored, with the storing as its gate: its
+    request is made ready meanwhile, but no byte of it leaves before the message is stored, and
+    if storing fails nothing is sent (:meth:`withdraw`). "Sent" marks are written in batches
+    once the sender is idle, off the sending path; one lost to a crash is settled by the
+    read-back when the message is tried again.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Sender:
         self._backoffs: dict[str, Backoff] = {}
         self._items: dict[str, OutboxItem] | None = None
         self._fresh: dict[str, OutboxItem] = {}  # submitted, not done: kept across reloads
+        self._gates: dict[str, asyncio.Future[bool]] = {}  # submitted, storing not yet done
         self._in_flight: str | None = None
         self._unmarked: list[str] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -86,21 +90,21 @@ class Sender:
             self._items = None
         self._wake.set()
 
-    def submit(self, item: OutboxItem) -> None:
-        """Send *item* (being stored in the outbox meanwhile) as soon as its turn comes."""
+    def submit(self, item: OutboxItem, stored: asyncio.Future[bool]) -> None:
+        """Send *item* as soon as its turn comes and *stored* says True (storing it in the outbox
+        goes on meanwhile; its request is made ready but held until then)."""
         if item["state"] == "pending":
             self._fresh[item["id"]] = item
+            self._gates[item["id"]] = stored
         self._wake.set()
 
-    def withdraw(self, message_id: str) -> bool:
-        """Take back a submitted message that could not be stored: True if it was not sent
-        (nor is being sent), so it never will be; False if it is on its way or done."""
-        if message_id == self._in_flight or message_id not in self._fresh:
-            return False
-        del self._fresh[message_id]
+    def withdraw(self, message_id: str) -> None:
+        """Forget a submitted message whose storing failed: it was not sent and never will be
+        (a request already made ready for it fails without sending a byte)."""
+        self._fresh.pop(message_id, None)
+        self._gates.pop(message_id, None)
         if self._items is not None:
             self._items.pop(message_id, None)
-        return True
 
     async def run(self) -> None:
         """Drain forever (until cancelled)."""
@@ -155,9 +159,10 @@ class Sender:
                 outcome = await self.attempt(item)
             finally:
                 self._in_flight = None
-            if outcome in (Outcome.SENT, Outcome.FAILED):
+            if outcome in (Outcome.SENT, Outcome.FAILED, Outcome.WITHDRAWN):
                 progressed = True
                 self._fresh.pop(mid, None)
+                self._gates.pop(mid, None)
                 if self._items is not None:
                     self._items.pop(mid, None)
                 if len(self._unmarked) >= 100:
@@ -179,8 +184,9 @@ class Sender:
     async def attempt(self, item: OutboxItem) -> Outcome:
         """Send *item* once and record the outcome in the outbox (and as an event)."""
         mid, cid = item["id"], item["cid"]
+        gate = self._gates.get(mid)
         try:
-            await self.db.update("/", item["body"])
+            await self.db.update("/", item["body"], gate=gate)
             return await self._sent(item)
         except PermissionDeniedError as exc:
             error = f"refused: {exc.message}"
@@ -190,6 +196,9 @@ class Sender:
             error = f"no answer: {exc}"
         except ClientError as exc:
             error = f"error: {exc}"
+        if gate is not None and gate.done() and not gate.result():
+            self.withdraw(mid)
+            return Outcome.WITHDRAWN  # not stored: not sent either (the sender of it is told)
         try:  # the outcome is a refusal or unknown: is the message there?
             there = await self.db.get(f"conversations/{cid}/messages/{mid}") is not None
         except PermissionDeniedError:

@@ -4,6 +4,7 @@ the wake-up watchdog."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # aiohttp loads with the first request: the window paints bef
 __all__ = [
     "Answer",
     "Backoff",
+    "Gated",
     "Http",
     "ServerClock",
     "TaskTracker",
@@ -55,6 +57,40 @@ def loads(body: bytes, what: str = "answer") -> Any:
     except orjson.JSONDecodeError as exc:
         preview = body[:80].decode("utf-8", "replace")
         raise ProtocolError(f"the server's {what} is not JSON: {preview!r}") from exc
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A request body that may leave only once *gate* says True: until then no byte of the
+    request goes on the wire (aiohttp holds the headers back until the body's first write), so
+    the request can be made ready meanwhile. False fails the request, nothing sent."""
+
+    data: bytes
+    gate: asyncio.Future[bool]
+
+
+@functools.cache
+def _gated_payload() -> Callable[[Gated], aiohttp.payload.Payload]:
+    from aiohttp.payload import BytesPayload
+
+    class GatedPayload(BytesPayload):
+        def __init__(self, body: Gated) -> None:
+            super().__init__(body.data, content_type="application/json")
+            self._gate = body.gate
+
+        async def write(self, writer: Any) -> None:
+            await self._opened()
+            await super().write(writer)
+
+        async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+            await self._opened()
+            await super().write_with_length(writer, content_length)
+
+        async def _opened(self) -> None:
+            if not await asyncio.shield(self._gate):  # (a cancelled request leaves it alone)
+                raise NetworkError("the request's gate stayed shut: nothing was sent")
+
+    return GatedPayload
 
 
 class TaskTracker:
@@ -260,22 +296,24 @@ class Http:
         url: str | URL,
         *,
         params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
+        body: bytes | Gated | None = None,
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """Send one request and read the whole answer; network trouble is a NetworkError."""
+        """Send one request and read the whole answer; network trouble (and a failed gate)
+        is a NetworkError."""
         import aiohttp
 
         all_headers = dict(headers or {})
         if body is not None:
             all_headers.setdefault("Content-Type", "application/json")
+        data = _gated_payload()(body) if isinstance(body, Gated) else body
         try:
             async with self.session.request(
                 method,
                 url,
                 params=params,
-                data=body if body is not None else form,
+                data=data if data is not None else form,
                 headers=all_headers,
                 timeout=self.timeout,
                 allow_redirects=True,

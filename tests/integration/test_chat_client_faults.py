@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections import Counter
 from collections.abc import Awaitable
 from functools import partial
@@ -235,11 +236,12 @@ async def _len(value: Awaitable[list[Any]], expected: int) -> bool:
     return len(await value) == expected
 
 
-def test_a_message_the_outbox_cannot_store_is_taken_back(
+def test_nothing_is_sent_before_the_outbox_has_stored_it(
     own: ServerProcess, tmp_path: Path
 ) -> None:
-    """Sending starts while the outbox stores the message; when storing fails and the message
-    is not on its way yet, it is taken back: failed, the error raised, never sent."""
+    """The request is made ready while the outbox stores the message, but it leaves only once
+    the message is stored; when storing fails, nothing is sent (even with the request ready),
+    the message is failed and the error raised; the next message goes as usual."""
     from desktop_chat.client.outbox import OutboxError
 
     async def main() -> None:
@@ -248,22 +250,50 @@ def test_a_message_the_outbox_cannot_store_is_taken_back(
         bob = await user(config, tmp_path / "bob", "bob", "provider")
         try:
             assert bob.uid is not None and ann.outbox is not None and ann.sender is not None
+            sender, enqueue = ann.sender, ann.outbox.enqueue
             cid = await ann.open_conversation(bob.uid)
-            kept = await ann.send_message(cid, "stored, then sent")
-            await until(lambda: states_are(ann, cid, [kept], *SENT))
-            assert ann.outbox.get(kept) is not None  # returned once stored
+            disk = threading.Event()
+            fail = False
 
-            await ann.stop()  # the sender waits: nothing is on its way
-            ann.outbox.close()  # the disk gives out
+            def slow_disk(item: Any, *more: Any) -> Any:  # (a fault: a slow disk, or failing)
+                assert disk.wait(30)
+                if fail:
+                    raise OutboxError("disk I/O error")
+                return enqueue(item, *more)
+
+            ann.outbox.enqueue = slow_disk  # type: ignore[method-assign]
+            sending = asyncio.ensure_future(ann.send_message(cid, "stored, then sent"))
+            await until(lambda: _true(sender._in_flight is not None))  # its request is ready
+            await asyncio.sleep(1.0)
+            assert not on_server(own, f"conversations/{cid}/messages")
+            assert not sending.done()
+            disk.set()
+            kept = await sending
+            await until(lambda: states_are(ann, cid, [kept], *SENT))
+            assert enqueue.__self__.get(kept) is not None
+
+            disk.clear()
+            fail = True
             events = Recorder(ann)
+            sending = asyncio.ensure_future(ann.send_message(cid, "never stored"))
+            await until(lambda: _true(sender._in_flight is not None))
+            disk.set()
             with pytest.raises(OutboxError):
-                await ann.send_message(cid, "never stored")
+                await sending
             failed = events.states(DeliveryState.FAILED)
-            assert len(failed) == 1 and not ann.sender.withdraw(next(iter(failed)))
+            assert len(failed) == 1 and enqueue.__self__.get(next(iter(failed))) is None
+            ann.outbox.enqueue = enqueue  # type: ignore[method-assign]
+            after = await ann.send_message(cid, "the disk is back")
+            await until(lambda: states_are(ann, cid, [after], *SENT))
             messages = await bob.db.get(f"conversations/{cid}/messages")
-            assert [m["text"] for m in messages.values()] == ["stored, then sent"]
+            texts = [m["text"] for m in sorted(messages.values(), key=lambda m: m["timestamp"])]
+            assert texts == ["stored, then sent", "the disk is back"]
         finally:
             await ann.close()
             await bob.close()
 
     run(main)
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from desktop_chat.core.booking import AvailabilitySlot, Booking
 from desktop_chat.core.model import ConversationEntry, DeliveryState, Message, Notification
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
+    "AvailabilityChanged",
     "BlocksChanged",
+    "BookingsChanged",
     "ChatEvent",
     "ConnectionStateChanged",
     "ConversationChanged",
@@ -125,6 +128,21 @@ class Resync:
     reason: str = "lagged"
 
 
+@dataclass(frozen=True, slots=True)
+class AvailabilityChanged:
+    """A followed skill's slots changed (all of them, by start time)."""
+
+    skill_id: str
+    slots: tuple[AvailabilitySlot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingsChanged:
+    """My bookings (as student and as provider) changed: all of them."""
+
+    bookings: tuple[Booking, ...]
+
+
 ChatEvent: TypeAlias = (
     ConversationChanged
     | MessageAdded
@@ -136,6 +154,8 @@ ChatEvent: TypeAlias = (
     | PresenceChanged
     | TypingChanged
     | BlocksChanged
+    | AvailabilityChanged
+    | BookingsChanged
     | Resync
 )
 

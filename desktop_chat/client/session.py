@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -12,6 +13,7 @@ import orjson
 
 from desktop_chat.client.auth import AuthClient
 from desktop_chat.client.blocks import BlockList
+from desktop_chat.client.bookings import BookingDesk
 from desktop_chat.client.cache import LocalCache
 from desktop_chat.client.config import BackendConfig
 from desktop_chat.client.errors import ClientError, NetworkError, NotSignedInError
@@ -79,6 +81,8 @@ class ClientSession:
         self._profiles: dict[str, UserProfile] = {}
         """The profiles read this session (they change seldom; a refresh replaces one)."""
         self.blocks: BlockList | None = None
+        self.desk: BookingDesk | None = None
+        """Bookings and live availability (client/bookings.py) while an account is open."""
         self.connected = False
         self.selected: str | None = None
         self.wake_settings = wake or WakeSettings()
@@ -128,6 +132,7 @@ class ClientSession:
         base, cap = self._sender_backoff
         self.sender = Sender(self.db, self.outbox, self.bus, backoff_base=base, backoff_cap=cap)
         self.me = await asyncio.to_thread(self.cache.user, uid)
+        self.desk = BookingDesk(self.db, uid, self.bus, self._my_name, self.server_now_ms)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / ACCOUNT_FILE).write_bytes(orjson.dumps({"uid": uid}))
 
@@ -140,7 +145,7 @@ class ClientSession:
                 await asyncio.to_thread(store.close)
         self.bus.hide = None
         self.cache = self.outbox = None
-        self.merger = self.sender = self.blocks = None
+        self.merger = self.sender = self.blocks = self.desk = None
         self.uid = self.me = self.selected = None  # (the next account follows none of this one's)
 
     async def sign_up(
@@ -223,6 +228,8 @@ class ClientSession:
         self.tasks.spawn(follow_conversations(self.db, merger, self._on_state), "conversations")
         self.tasks.spawn(follow_notifications(self.db, merger), "notifications")
         self.tasks.spawn(self.sender.run(), "sender")
+        if self.desk is not None:
+            self.desk.start()
         if self.selected is not None:
             self._follow(self.selected)
         self._start_realtime(uid, merger)
@@ -274,6 +281,8 @@ class ClientSession:
         self._message_task = None
         self.watchdog = None
         await self.tasks.cancel_all()
+        if self.desk is not None:
+            await self.desk.stop()
         realtime, self.realtime = self.realtime, None
         if realtime is not None:
             await realtime.close()
@@ -287,6 +296,13 @@ class ClientSession:
         await self.db.close()
         await self.auth.close()
         self.bus.close()
+
+    def server_now_ms(self) -> int:
+        """Now on the server's clock (epoch ms)."""
+        return time.time_ns() // 1_000_000 + round(self.auth.http.clock.offset * 1000)
+
+    def _my_name(self) -> str:
+        return self.me.display_name if self.me is not None else "A student"
 
     def events(self) -> EventStream:
         """An async iterator of every event published from now on (bounded: a lagging

@@ -227,20 +227,32 @@ def test_first_message_creates_what_is_missing(world: World) -> None:
     bob, cat, dan = world.people["bob"], world.people["cat"], world.people["dan"]
     cid = conversation_id(dan.uid, bob.uid)
     mid = new_id()
-    slot = Slot("skill1", "2030-01-15", "slot1")
-    first = combine(
-        open_conversation(dan.profile, bob.profile, "skill1"),
-        send_message(
-            dan.profile,
-            bob.profile,
-            cid,
-            mid,
-            "book me?",
-            MessageType.BOOKING_PROPOSAL,
-            slot,
-            ensure_entries=True,
-        ),
+    slot = Slot("skill1", "2030-01-15", "slot1")  # bob's: a card binds one of the two's slots
+    world.admin(
+        "PUT",
+        "skills/skill1",
+        {"title": "T", "providerId": bob.uid, "price": 1, "durationMinutes": 60},
     )
+    record = {"start": 1_894_000_000_000, "end": 1_894_003_600_000, "available": True}
+
+    def first_card(message_id: str) -> dict[str, Any]:
+        return combine(
+            open_conversation(dan.profile, bob.profile, "skill1"),
+            send_message(
+                dan.profile,
+                bob.profile,
+                cid,
+                message_id,
+                "book me?",
+                MessageType.BOOKING_PROPOSAL,
+                slot,
+                ensure_entries=True,
+            ),
+        )
+
+    refused(world.patch(dan, first_card(new_id())))  # the slot does not exist (yet)
+    world.admin("PUT", "skillAvailability/skill1/2030-01-15/slot1", record)
+    first = first_card(mid)
     accepted(world.patch(dan, first))
     assert entry(world, bob, cid)["unreadCount"] == 1
     assert entry(world, dan, cid)["unreadCount"] == 0

@@ -150,6 +150,16 @@ class BookingDesk:
         found = rec.slots_from(slot.skill_id, {slot.date: {slot.slot_id: value}})
         return found[0] if found else None
 
+    async def read_booking(self, booking_id: str) -> Booking:
+        """One of my bookings, from the stream or the server."""
+        known = self.bookings.get(booking_id)
+        if known is not None:
+            return known
+        found = rec.booking_from(booking_id, await self.db.get(f"bookings/{booking_id}"))
+        if found is None:
+            raise InvalidRequestError(f"there is no booking {booking_id!r}")
+        return found
+
     async def read_skill(self, skill_id: str) -> dict[str, Any]:
         value = await self.db.get(f"skills/{skill_id}")
         if not isinstance(value, dict) or not isinstance(value.get("providerId"), str):

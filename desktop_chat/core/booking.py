@@ -153,7 +153,7 @@ def booking_from(booking_id: str, value: object) -> Booking | None:
     status, created = value.get("status"), _int(value.get("createdAt"))
     if not all(isinstance(field, str) and field for field in fields) or created is None:
         return None
-    if status not in {s.value for s in BookingStatus}:
+    if not isinstance(status, str) or status not in {s.value for s in BookingStatus}:
         return None
     skill_id, date, slot_id, student, provider = (str(field) for field in fields)
     updated = _int(value.get("updatedAt"))
@@ -331,7 +331,8 @@ class WeeklyTemplate:
         if not 5 <= self.minutes <= 1440:
             raise InvalidIdError("a slot lasts 5 minutes to a day")
         for weekday, starts in self.starts.items():
-            if weekday not in range(7) or any(not 0 <= s < 1440 for s in starts):
+            bad = any(type(s) is not int or not 0 <= s < 1440 for s in starts)
+            if type(weekday) is not int or weekday not in range(7) or bad:
                 raise InvalidIdError(f"invalid template day {weekday}: {starts!r}")
 
     def instances(self, now_ms: int, days: int, zone: dt.tzinfo) -> list[tuple[int, int]]:

@@ -29,7 +29,7 @@ from desktop_chat.client.events import (
 from desktop_chat.client.notifications import UnreadTally
 from desktop_chat.client.transport import TaskTracker
 from desktop_chat.core.errors import CoreError
-from desktop_chat.core.model import ConversationEntry, DeliveryState, other_participant
+from desktop_chat.core.model import DeliveryState, other_participant
 from desktop_chat.ui.bridge_data import (
     OpenedConversation,
     SearchHit,
@@ -49,7 +49,6 @@ __all__ = ["ChatBridge", "OpenedConversation", "SearchHit", "Skill", "human_erro
 log = logging.getLogger("desktop_chat.ui")
 
 T = TypeVar("T")
-
 PHOTO_LIMIT = 4 << 20  # the largest profile photo loaded (bytes)
 
 
@@ -79,6 +78,7 @@ class ChatBridge(QObject):
     searchFinished = Signal(str, object)
     blockedChanged = Signal(str, bool)
     unsentCount = Signal(int)
+    bookingEvent = Signal(object)  # AvailabilityChanged | BookingsChanged (ui/booking_bridge.py)
 
     def __init__(self, client: ChatClient, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -157,6 +157,8 @@ class ChatBridge(QObject):
                 self.blockedChanged.emit(uid, uid in event.blocked)
         elif isinstance(event, Resync):
             self.resync.emit(event.reason)
+        else:
+            self.bookingEvent.emit(event)
 
     # running commands ----------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
@@ -343,11 +345,9 @@ class ChatBridge(QObject):
         return OpenedConversation(cid, messages, states, draft, blocked)
 
     async def search_messages(self, query: str, limit: int = 100) -> list[SearchHit]:
-        """Cached messages with every word of *query* (the client's full-text search), newest
-        first, as hits naming their conversation."""
+        """Cached messages with all words of *query*, newest first, as hits (with their chat)."""
         found = await self.client.search_messages(query, limit)
-        entries: list[ConversationEntry] = await self.client.conversations()
-        return search_hits(found, entries, query)
+        return search_hits(found, await self.client.conversations(), query)
 
     async def photo_loader(self, url: str) -> bytes:
         """The bytes of a profile photo at *url* (b"" if it cannot be had)."""

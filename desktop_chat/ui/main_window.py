@@ -38,9 +38,10 @@ from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.conversation_delegate import ConversationDelegate
 from desktop_chat.ui.conversation_model import ConversationListModel, Roles
 from desktop_chat.ui.indicators import StatusLine
+from desktop_chat.ui.market_pages import BookingList, MarketPages
 from desktop_chat.ui.notification_bell import NotificationBell
 from desktop_chat.ui.search_hits import MessageHits, SearchBox
-from desktop_chat.ui.skills_panel import SkillList, SkillPage
+from desktop_chat.ui.skills_panel import SkillList
 
 if TYPE_CHECKING:
     from desktop_chat.ui.chat_view import ChatView
@@ -123,7 +124,6 @@ class MainWindow(QMainWindow):
         chats_layout.addWidget(self.hits, 2)
         self.hits.changed.connect(self._update_empty)
         self.skills = SkillList(bridge, self)
-        self.skills.skillChosen.connect(self.show_skill)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.setAccessibleName("Sections")
@@ -138,8 +138,6 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.tabs, 1)
 
         self._chat: ChatView | None = None
-        self.skill_page = SkillPage(bridge, self)
-        self.skill_page.messageProvider.connect(self._message_provider)
         self.right = QStackedWidget(self)
         self.right.setAccessibleName("Conversation or skill")
         self.no_chat = QLabel("Select a conversation", self.right)  # until `chat` is built
@@ -147,7 +145,10 @@ class MainWindow(QMainWindow):
         self.no_chat.setAccessibleName("No conversation open")
         self.no_chat.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.right.addWidget(self.no_chat)
-        self.right.addWidget(self.skill_page)
+        self.pages = MarketPages(self)  # a skill, its booking view, my bookings
+        self.skill_page = self.pages.skill_page
+        self.skills.skillChosen.connect(self.pages.show_skill)
+        self.tabs.addTab(BookingList(self.pages, self), "Bookings")
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setAccessibleName("Main area")
         self.splitter.addWidget(left)
@@ -164,7 +165,6 @@ class MainWindow(QMainWindow):
         self._times.setInterval(TIMES_REFRESH_MS)
         self._times.timeout.connect(self.conversations.refresh_times)
         self._times.start()
-        self._pending_skill: Skill | None = None
         for keys, slot in (
             (QKeySequence("Ctrl+F"), self.focus_search),
             (QKeySequence("Ctrl+K"), self.focus_list),
@@ -280,10 +280,9 @@ class MainWindow(QMainWindow):
 
     def open_conversation(self, cid: str, entry: ConversationEntry | None = None) -> None:
         """Open *cid* on the right (and select its row)."""
-        row = self.conversations.row_of(cid)
-        known = self.conversations.entry(row) if row is not None else None
+        self.pages.chat_to_stack()
         self.right.setCurrentWidget(self.chat)
-        self.chat.open(cid, known or entry)
+        self.chat.open(cid, self.known_entry(cid) or entry)
         self._select_row(cid)
         self.chat.focus_input()
 
@@ -329,23 +328,14 @@ class MainWindow(QMainWindow):
             self.skills.load()
 
     def show_skill(self, skill: Skill) -> None:
-        self.skill_page.show_skill(skill)
-        self.right.setCurrentWidget(self.skill_page)
-
-    def _message_provider(self, skill: Skill) -> None:
-        self._pending_skill = skill
-        self.bridge.open_conversation(skill.provider_id, skill.id)
+        self.pages.show_skill(skill)
 
     def _conversation_opened(self, cid: str) -> None:
-        skill, self._pending_skill = self._pending_skill, None
-        self.skill_page.opened()
-        entry = None
-        if skill is not None:
-            entry = ConversationEntry(
-                cid, skill.provider_id, skill.provider_name, None, None, None, 0
-            )
-        self.tabs.setCurrentIndex(0)
-        self.open_conversation(cid, entry)
+        self.pages.conversation_opened(cid)
+
+    def known_entry(self, cid: str) -> ConversationEntry | None:
+        row = self.conversations.row_of(cid)
+        return self.conversations.entry(row) if row is not None else None
 
     # desktop notifications (ui/tray.py) ----------------------------------------------------
     def use_settings(self, settings: AppSettings) -> None:
@@ -358,12 +348,11 @@ class MainWindow(QMainWindow):
 
     def visible_conversation(self) -> str | None:
         """The conversation on screen (None: none, or the window is hidden or minimised)."""
-        shown = self.isVisible() and not self.isMinimized()
-        return self._open_cid() if shown and self.right.currentWidget() is self._chat else None
+        shown = self.isVisible() and not self.isMinimized() and self._chat is not None
+        return self._open_cid() if shown and self.chat.isVisibleTo(self) else None
 
     def conversation_name(self, cid: str) -> str | None:
-        row = self.conversations.row_of(cid)
-        entry = self.conversations.entry(row) if row is not None else None
+        entry = self.known_entry(cid)
         return entry.other_user_name if entry is not None else None
 
     def open_notification(self, item: Notification) -> None:
@@ -371,7 +360,7 @@ class MainWindow(QMainWindow):
 
     # errors and closing --------------------------------------------------------------------
     def _error(self, _sentence: str) -> None:
-        self.skill_page.opened()
+        self.pages.failed()
 
     def flush_draft(self) -> None:
         if self._chat is not None:

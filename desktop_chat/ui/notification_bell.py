@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.model import Notification, is_uid
+from desktop_chat.core.model import Notification
 from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.notification_delegate import NotificationDelegate, draw_badge, draw_bell
 from desktop_chat.ui.notification_model import NotificationListModel, NotificationRoles, badge_count
@@ -226,13 +226,8 @@ class NotificationBell(QToolButton):
         elif link.skill_id is not None:
             self._pending_skill = link.skill_id
             self.bridge.load_skills()
-        elif link.booking_id is not None and self._other_party(item) is not None:
-            self.bridge.open_conversation(item.sender_id or "")
-
-    def _other_party(self, item: Notification) -> str | None:
-        """For a booking: the other party is who wrote the notification, if a user did."""
-        sender = item.sender_id
-        return sender if is_uid(sender) and sender != self.bridge.uid else None
+        elif link.booking_id is not None:
+            self.main.pages.open_booking(link.booking_id)
 
     def _skills_loaded(self, skills: list[Skill]) -> None:
         wanted, self._pending_skill = self._pending_skill, None

@@ -94,6 +94,7 @@ class SkillPage(QScrollArea):
     else literal) and a "Message provider" button."""
 
     messageProvider = Signal(object)
+    bookRequested = Signal(object)  # the skill's booking view
 
     def __init__(self, bridge: ChatBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,10 +131,17 @@ class SkillPage(QScrollArea):
             "QPushButton:disabled { background: #9C93D9; }"
         )
         self.button.clicked.connect(self._message)
+        self.book = QPushButton("Book a session", body)
+        self.book.setAccessibleName("Book a session")
+        self.book.setStyleSheet(self.button.styleSheet())
+        self.book.clicked.connect(
+            lambda: self.bookRequested.emit(self.skill) if self.skill else None
+        )
         self.note = QLabel(body)
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.note.setAccessibleName("Note")
         buttons = QHBoxLayout()
+        buttons.addWidget(self.book)
         buttons.addWidget(self.button)
         buttons.addWidget(self.note, 1)
         layout = QVBoxLayout(body)
@@ -155,8 +163,14 @@ class SkillPage(QScrollArea):
         self.description.setVisible(bool(skill.description))
         mine = skill.provider_id == self.bridge.uid
         self.button.setEnabled(not mine)
+        self.book.setText("Manage availability" if mine else "Book a session")
+        self.book.setAccessibleName(self.book.text())
         self.note.setText("This is your skill." if mine else "")
         self.setAccessibleDescription(f"{skill.title}, offered by {skill.provider_name}")
+
+    def _book(self) -> None:
+        if self.skill is not None:
+            self.bookRequested.emit(self.skill)
 
     def _message(self) -> None:
         if self.skill is not None:

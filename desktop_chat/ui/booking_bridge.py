@@ -1,0 +1,254 @@
+"""BookingBridge: live slots and bookings for the widgets, and the booking commands they run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from PySide6.QtCore import QObject, QTimeZone, Signal
+
+from desktop_chat.client.bookings import BookingDesk, SlotTakenError, describe_time
+from desktop_chat.client.errors import ClientError
+from desktop_chat.client.events import AvailabilityChanged, BookingsChanged
+from desktop_chat.client.transport import TaskTracker
+from desktop_chat.core.booking import (
+    AvailabilitySlot,
+    Booking,
+    BookingStatus,
+    CardState,
+    WeeklyTemplate,
+)
+from desktop_chat.core.model import Slot
+from desktop_chat.ui.bridge import ChatBridge, Skill, human_error
+from desktop_chat.ui.bridge_data import skill_from
+
+__all__ = ["BookingBridge", "local_zone", "zone_note"]
+
+log = logging.getLogger("desktop_chat.ui")
+
+
+def local_zone() -> dt.tzinfo:
+    """This computer's time zone, with its daylight-saving rules where Qt knows its name."""
+    name = bytes(QTimeZone.systemTimeZoneId().data()).decode("ascii", "replace")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = dt.datetime.now().astimezone().tzinfo
+        return zone if zone is not None else dt.UTC
+
+
+def zone_note(zone: dt.tzinfo | None = None) -> str:
+    """``Times are in your time zone, Europe/Berlin (UTC+01:00)``."""
+    zone = zone or local_zone()
+    now = dt.datetime.now(zone)
+    offset = now.strftime("%z")
+    name = getattr(zone, "key", None) or now.tzname() or "local time"
+    return f"Times are in your time zone, {name} (UTC{offset[:3]}:{offset[3:]})"
+
+
+class BookingBridge(QObject):
+    """The booking desk of the signed-in account, for the widgets: views say which skills they
+    show (:meth:`want`), and only those stream; every command runs as a tracked task and
+    reports through a signal, never an exception."""
+
+    slotsChanged = Signal(str, object)  # skill id, list[AvailabilitySlot]
+    bookingsChanged = Signal(object)  # list[Booking]
+    booked = Signal(object)  # Booking: my request went through
+    slotTaken = Signal(object)  # Slot: someone else was first
+    skillRead = Signal(object)  # Skill: what open_skill / open_booking asked for
+    done = Signal(str)  # a sentence: what a command did
+    error = Signal(str)
+
+    def __init__(self, bridge: ChatBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.zone = local_zone()
+        self._tasks = TaskTracker("booking ui")
+        self._wanted: dict[int, frozenset[str]] = {}
+        self._names: dict[str, str] = {}
+        self._asked: set[str] = set()
+        bridge.bookingEvent.connect(self._event)
+
+    @property
+    def desk(self) -> BookingDesk | None:
+        return self.bridge.client.desk
+
+    @property
+    def uid(self) -> str | None:
+        return self.bridge.uid
+
+    def _event(self, event: object) -> None:
+        if isinstance(event, AvailabilityChanged):
+            self.slotsChanged.emit(event.skill_id, list(event.slots))
+        elif isinstance(event, BookingsChanged):
+            self.bookingsChanged.emit(list(event.bookings))
+
+    async def _read_name(self, uid: str) -> None:
+        try:
+            profile = await self.bridge.client.profile(uid)
+        except ClientError as exc:
+            log.info("no name for %s: %s", uid, exc)
+            return
+        self._names[uid] = profile.display_name if profile is not None else "Someone"
+        self.bookingsChanged.emit(self.bookings())  # (the rows naming them are redrawn)
+
+    def name_of(self, uid: str) -> str:
+        """The display name of the other side of a booking, read once in the background
+        (until then: "A student")."""
+        if uid not in self._names and uid not in self._asked and not self._tasks.closed:
+            self._asked.add(uid)
+            self._tasks.spawn(self._read_name(uid), "a booking's name")
+        return self._names.get(uid, "A student")
+
+    # what is on screen ---------------------------------------------------------------------
+    def want(self, viewer: object, skill_ids: Iterable[str]) -> None:
+        """*viewer* shows these skills now (an empty list: none); the union streams."""
+        self._wanted[id(viewer)] = frozenset(skill_ids)
+        if self.desk is not None:
+            self.desk.watch(set().union(*self._wanted.values()))
+
+    def slots(self, skill_id: str) -> list[AvailabilitySlot] | None:
+        return self.desk.slots(skill_id) if self.desk is not None else None
+
+    def slot(self, slot: Slot) -> AvailabilitySlot | None:
+        return self.desk.slot(slot) if self.desk is not None else None
+
+    def card_state(self, slot: Slot) -> CardState:
+        return self.desk.card_state(slot) if self.desk is not None else CardState.UNKNOWN
+
+    def bookings(self) -> list[Booking]:
+        """Mine, newest first."""
+        found = self.desk.bookings.values() if self.desk is not None else ()
+        return sorted(found, key=lambda booking: -booking.created_at)
+
+    def next_session(self, other_uid: str) -> tuple[Booking, AvailabilitySlot | None] | None:
+        return self.desk.next_session(other_uid) if self.desk is not None else None
+
+    def when(self, start_ms: int) -> str:
+        return describe_time(start_ms, self.zone)
+
+    # commands ----------------------------------------------------------------------------
+    def _run(
+        self,
+        action: str,
+        work: Callable[[BookingDesk], Coroutine[Any, Any, Any]],
+        done: Callable[[Any], None] | None = None,
+    ) -> asyncio.Task[None] | None:
+        desk = self.desk
+        if desk is None or self._tasks.closed:
+            self.error.emit(f"Could not {action}: you are not signed in.")
+            return None
+
+        async def guarded() -> None:
+            try:
+                result = await work(desk)
+            except SlotTakenError as exc:
+                self.slotTaken.emit(exc.slot.slot if exc.slot is not None else None)
+                return
+            except (ClientError, ValueError) as exc:
+                log.info("could not %s: %s", action, exc)
+                self.error.emit(human_error(action, exc))
+                return
+            if done is not None:
+                done(result)
+
+        return self._tasks.spawn(guarded(), action)
+
+    def open_skill(self, skill_id: str) -> asyncio.Task[None] | None:
+        """Read a skill (with its provider's name): ``skillRead(Skill)``."""
+        return self._run(
+            "open the skill", lambda desk: self._skill(desk, skill_id), self.skillRead.emit
+        )
+
+    def open_booking(self, booking_id: str) -> asyncio.Task[None] | None:
+        """Read the skill one of my bookings is of: ``skillRead(Skill)``."""
+
+        async def work(desk: BookingDesk) -> Skill:
+            return await self._skill(desk, (await desk.read_booking(booking_id)).skill_id)
+
+        return self._run("open the booking", work, self.skillRead.emit)
+
+    async def _skill(self, desk: BookingDesk, skill_id: str) -> Skill:
+        skill = skill_from(skill_id, await desk.read_skill(skill_id))
+        if skill is None:
+            raise ValueError(f"the skill {skill_id} cannot be shown")
+        provider = await self.bridge.client.profile(skill.provider_id)
+        return skill.with_provider(provider.display_name if provider is not None else "")
+
+    def book(self, slot: Slot) -> asyncio.Task[None] | None:
+        """Book *slot*: ``booked(Booking)``, or ``slotTaken(Slot)`` when someone was first."""
+        return self._run("book this slot", lambda desk: desk.book(slot), self.booked.emit)
+
+    def confirm(self, booking_id: str) -> asyncio.Task[None] | None:
+        return self._run(
+            "confirm the booking",
+            lambda desk: desk.confirm(booking_id),
+            lambda _: self.done.emit("Booking confirmed: the student has been told."),
+        )
+
+    def decline(self, booking_id: str) -> asyncio.Task[None] | None:
+        return self._run(
+            "decline the booking",
+            lambda desk: desk.decline(booking_id),
+            lambda _: self.done.emit("Booking declined: the slot is free again."),
+        )
+
+    def cancel(self, booking_id: str) -> asyncio.Task[None] | None:
+        return self._run(
+            "cancel the booking",
+            lambda desk: desk.cancel(booking_id),
+            lambda _: self.done.emit("Booking cancelled: the slot is free again."),
+        )
+
+    def add_slot(self, skill_id: str, start_ms: int, minutes: int) -> asyncio.Task[None] | None:
+        end = start_ms + minutes * 60_000
+        return self._run(
+            "add the slot",
+            lambda desk: desk.add_slot(skill_id, start_ms, end, self.zone),
+            lambda _: self.done.emit(f"Slot added: {self.when(start_ms)}."),
+        )
+
+    def remove_slot(self, slot: AvailabilitySlot) -> asyncio.Task[None] | None:
+        return self._run(
+            "remove the slot",
+            lambda desk: desk.remove_slot(slot),
+            lambda _: self.done.emit(f"Slot removed: {self.when(slot.start)}."),
+        )
+
+    def apply_template(self, skill_id: str, template: WeeklyTemplate) -> asyncio.Task[None] | None:
+        def added(count: int) -> None:
+            self.done.emit(
+                f"{count} slots added for the next two weeks."
+                if count
+                else "Every slot of the template is there already."
+            )
+
+        return self._run(
+            "fill the weeks ahead",
+            lambda desk: desk.apply_template(skill_id, template, self.zone),
+            added,
+        )
+
+    def propose(self, cid: str, slot: AvailabilitySlot) -> asyncio.Task[None] | None:
+        """Send a booking card bound to *slot* into *cid*."""
+        text = f"Proposed time: {self.when(slot.start)}"
+        return self._run(
+            "propose this time",
+            lambda _desk: self.bridge.client.send_message(cid, text, slot=slot.slot),
+        )
+
+    def status_text(self, booking: Booking) -> str:
+        mine = booking.student_id == self.uid
+        return {
+            BookingStatus.REQUESTED: "waiting for the provider" if mine else "asks you to confirm",
+            BookingStatus.CONFIRMED: "confirmed",
+            BookingStatus.DECLINED: "declined",
+            BookingStatus.CANCELLED: "cancelled",
+        }[booking.status]
+
+    async def aclose(self) -> None:
+        await self._tasks.close()

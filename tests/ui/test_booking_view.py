@@ -1,0 +1,201 @@
+"""The booking view against the real server: live slots, booking with one click, "just taken",
+the provider's tools and requests, the chat beside it; with screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+from pytestqt.qtbot import QtBot
+
+from desktop_chat.client.chat_client import ChatClient
+from desktop_chat.core.booking import BookingStatus, CardState
+from desktop_chat.core.model import Slot
+from desktop_chat.ui.booking_view import BookingPage, SlotButton
+from desktop_chat.ui.bridge import ChatBridge, Skill
+from desktop_chat.ui.main_window import MainWindow
+from desktop_chat.ui.theme import LIGHT, apply_theme
+from tests.support.chat import FAST
+from tests.support.server import ServerProcess
+from tests.ui.conftest import run_on
+from tests.ui.test_bridge import close_all, new_user
+
+LONG = 30_000
+LIVE = 5_000  # "within a moment": a slot taken elsewhere turns unavailable here
+HOUR = 3_600_000
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("book") / "d", FAST, rules=None).start()
+    yield server
+    server.kill()
+
+
+@dataclass
+class Market:
+    leo: ChatClient  # the provider
+    maya: ChatClient  # the student at the window
+    sam: ChatClient  # another student, elsewhere
+    skill: Skill
+    slots: list[Slot]
+
+
+def tomorrow_at(hour: int) -> int:
+    zone = dt.datetime.now().astimezone().tzinfo
+    day = dt.datetime.now(zone).date() + dt.timedelta(days=1)
+    return int(dt.datetime.combine(day, dt.time(hour), zone).timestamp() * 1000)
+
+
+@pytest.fixture
+def market(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, chat_server: ServerProcess, tmp_path: Path
+) -> Iterator[Market]:
+    async def make() -> Market:
+        leo = await new_user(chat_server, tmp_path / "leo", "Leo Martins", "provider")
+        maya = await new_user(chat_server, tmp_path / "maya", "Maya Chen", "student")
+        sam = await new_user(chat_server, tmp_path / "sam", "Sam Okafor", "student")
+        assert leo.uid is not None and leo.desk is not None
+        record = {"title": "Jazz guitar", "providerId": leo.uid, "price": 35, "durationMinutes": 60}
+        skill_id = f"jazz-{leo.uid[:8]}"  # (one server for the module)
+        await leo.db.set(f"skills/{skill_id}", record)
+        zone = dt.datetime.now().astimezone().tzinfo
+        assert zone is not None
+        slots = [
+            await leo.desk.add_slot(skill_id, tomorrow_at(h), tomorrow_at(h) + HOUR, zone)
+            for h in (9, 10, 11, 14, 15, 16)
+        ]
+        skill = Skill(skill_id, "Jazz guitar", leo.uid, 35, 60, "", "Leo Martins")
+        return Market(leo, maya, sam, skill, slots)
+
+    made = run_on(qtbot, qloop, make(), 60)
+    yield made
+    close_all(qtbot, qloop, made.leo, made.maya, made.sam)
+
+
+def open_window(qtbot: QtBot, client: ChatClient) -> tuple[ChatBridge, MainWindow]:
+    apply_theme(qtbot_app(), LIGHT)
+    bridge = ChatBridge(client)
+    window = MainWindow(bridge)
+    qtbot.addWidget(window)
+    window.resize(1180, 720)
+    window.show()
+    window.start()
+    return bridge, window
+
+
+def qtbot_app():  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance()
+
+
+def buttons(page: BookingPage) -> dict[str, SlotButton]:
+    return {button.slot.slot_id: button for button in page.slot_buttons()}
+
+
+def state_of(page: BookingPage, slot: Slot) -> CardState | None:
+    button = buttons(page).get(slot.slot_id)
+    return button.state if button is not None else None
+
+
+def labels(widget: QWidget) -> str:
+    return " ".join(label.text() for label in widget.findChildren(QLabel))
+
+
+def shoot(qtbot: QtBot, window: MainWindow, name: str) -> None:
+    qtbot.wait(200)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert window.grab().save(str(SHOTS / f"{name}.png"))
+
+
+def test_a_student_books_live_slots_beside_the_chat(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, market: Market
+) -> None:
+    bridge, window = open_window(qtbot, market.maya)
+    try:
+        window.pages.show_booking(market.skill)
+        page = window.pages.booking_page
+        qtbot.waitUntil(lambda: len(page.slot_buttons()) == 6, timeout=LONG)
+        assert all(b.state is CardState.AVAILABLE for b in page.slot_buttons())
+        assert page.zone.text().startswith("Times are in your time zone")
+        # the chat with the provider sits beside the slots
+        qtbot.waitUntil(lambda: window.chat.isVisibleTo(window), timeout=LONG)
+        assert window.chat.parent() is page.splitter
+        assert window.visible_conversation() == window.chat.cid
+
+        # Sam books elsewhere: the slot turns unavailable here, without any action.
+        first, second = market.slots[0], market.slots[1]
+        assert market.sam.desk is not None
+        run_on(qtbot, qloop, market.sam.desk.book(second))
+        qtbot.waitUntil(lambda: state_of(page, second) is CardState.TAKEN, timeout=LIVE)
+        assert not buttons(page)[second.slot_id].isEnabled()
+
+        # Maya books with one click.
+        qtbot.mouseClick(buttons(page)[first.slot_id], Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: state_of(page, first) is CardState.REQUESTED, timeout=LIVE)
+        assert "Requested" in page.outcome.text()
+        shoot(qtbot, window, "booking-view")
+
+        # A slot taken just before the click: "this slot was just taken", nothing else.
+        with qtbot.waitSignal(page.bookings.slotTaken, timeout=LONG):
+            page.bookings.book(second)
+        assert page.outcome.text() == "This slot was just taken. Please pick another time."
+        assert [b.slot for b in page.bookings.bookings()] == [first]
+
+        # Leaving the view stops its stream.
+        window.open_conversation(window.chat.cid or "")
+        assert window.chat.parent() is window.right
+        assert market.maya.desk is not None
+        assert market.skill.id not in market.maya.desk.watched
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())
+
+
+def test_the_provider_manages_slots_and_answers_requests(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, market: Market
+) -> None:
+    assert market.maya.desk is not None
+    booking = run_on(qtbot, qloop, market.maya.desk.book(market.slots[2]))
+    bridge, window = open_window(qtbot, market.leo)
+    try:
+        window.pages.show_booking(market.skill)
+        page = window.pages.booking_page
+        assert page.mine and page.tools.isVisibleTo(window)
+        qtbot.waitUntil(lambda: len(page.tools.requests_waiting()) == 1, timeout=LONG)
+        qtbot.waitUntil(lambda: len(page.slot_buttons()) == 6, timeout=LONG)
+        qtbot.waitUntil(lambda: "Maya Chen" in labels(page.tools), timeout=LONG)
+        shoot(qtbot, window, "booking-provider")
+
+        confirm = next(b for b in page.tools.findChildren(QPushButton) if b.text() == "Confirm")
+        qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
+        desk = market.maya.desk
+        qtbot.waitUntil(
+            lambda: desk.bookings[booking.booking_id].status is BookingStatus.CONFIRMED,
+            timeout=LIVE * 2,
+        )
+        qtbot.waitUntil(lambda: state_of(page, booking.slot) is CardState.CONFIRMED, timeout=LIVE)
+        assert "Booking confirmed" in page.outcome.text()
+        # Remove a free slot through its menu's action, as the provider.
+        free = buttons(page)[market.slots[5].slot_id]
+        page.bookings.remove_slot(free.slot)
+        qtbot.waitUntil(lambda: len(page.slot_buttons()) == 5, timeout=LIVE)
+        # Fill two weeks from the template: the grid's dates grow.
+        page.tools.times.setText("08:00")
+        page.tools._fill()
+        qtbot.waitUntil(lambda: page.date_group.buttons().__len__() >= 8, timeout=LONG)
+        page.tools.times.setText("25:00")
+        with qtbot.waitSignal(page.bookings.error, timeout=LONG) as said:
+            page.tools._fill()
+        assert "25:00" in said.args[0]
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())

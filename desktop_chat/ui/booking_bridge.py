@@ -59,7 +59,9 @@ class BookingBridge(QObject):
     bookingsChanged = Signal(object)  # list[Booking]
     booked = Signal(object)  # Booking: my request went through
     slotTaken = Signal(object)  # Slot: someone else was first
-    skillRead = Signal(object)  # Skill: what open_skill / open_booking asked for
+    skillRead = Signal(object)  # Skill: what read_skill asked for
+    bookingOpened = Signal(object)  # Skill: the one open_booking's booking is of
+    conversationSkill = Signal(str, str)  # conversation id, the skill it started about
     done = Signal(str)  # a sentence: what a command did
     error = Signal(str)
 
@@ -111,6 +113,9 @@ class BookingBridge(QObject):
         if self.desk is not None:
             self.desk.watch(set().union(*self._wanted.values()))
 
+    def wanted_by(self, viewer: object) -> frozenset[str]:
+        return self._wanted.get(id(viewer), frozenset())
+
     def slots(self, skill_id: str) -> list[AvailabilitySlot] | None:
         return self.desk.slots(skill_id) if self.desk is not None else None
 
@@ -158,11 +163,24 @@ class BookingBridge(QObject):
 
         return self._tasks.spawn(guarded(), action)
 
-    def open_skill(self, skill_id: str) -> asyncio.Task[None] | None:
+    def read_skill(self, skill_id: str) -> asyncio.Task[None] | None:
         """Read a skill (with its provider's name): ``skillRead(Skill)``."""
         return self._run(
             "open the skill", lambda desk: self._skill(desk, skill_id), self.skillRead.emit
         )
+
+    def read_conversation_skill(self, cid: str) -> asyncio.Task[None] | None:
+        """``conversationSkill(cid, skill_id)`` if the conversation started about a skill."""
+
+        async def work(desk: BookingDesk) -> str | None:
+            value = await desk.db.get(f"conversations/{cid}/metadata/skillId")
+            return value if isinstance(value, str) and value else None
+
+        def read(skill_id: str | None) -> None:
+            if skill_id is not None:
+                self.conversationSkill.emit(cid, skill_id)
+
+        return self._run("read what the conversation is about", work, read)
 
     def open_booking(self, booking_id: str) -> asyncio.Task[None] | None:
         """Read the skill one of my bookings is of: ``skillRead(Skill)``."""
@@ -170,7 +188,7 @@ class BookingBridge(QObject):
         async def work(desk: BookingDesk) -> Skill:
             return await self._skill(desk, (await desk.read_booking(booking_id)).skill_id)
 
-        return self._run("open the booking", work, self.skillRead.emit)
+        return self._run("open the booking", work, self.bookingOpened.emit)
 
     async def _skill(self, desk: BookingDesk, skill_id: str) -> Skill:
         skill = skill_from(skill_id, await desk.read_skill(skill_id))

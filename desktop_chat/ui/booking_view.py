@@ -25,35 +25,17 @@ from PySide6.QtWidgets import (
 from desktop_chat.core.booking import AvailabilitySlot, Booking, CardState
 from desktop_chat.core.model import Slot
 from desktop_chat.ui.booking_bridge import BookingBridge, zone_note
+from desktop_chat.ui.booking_card import state_label
 from desktop_chat.ui.bridge import Skill
 from desktop_chat.ui.formatting import now_ms
 from desktop_chat.ui.provider_tools import ProviderTools
 from desktop_chat.ui.theme import ACCENT, SIZES, scaled_font
 
-__all__ = ["BookingPage", "SlotButton", "state_label"]
+__all__ = ["BookingPage", "SlotButton"]
 
 log = logging.getLogger("desktop_chat.ui")
 
 COLUMNS = 3
-
-_LABELS = {
-    CardState.AVAILABLE: "Free",
-    CardState.TAKEN: "Taken",
-    CardState.REQUESTED: "Requested",
-    CardState.CONFIRMED: "Confirmed",
-    CardState.PAST: "Past",
-    CardState.GONE: "No longer offered",
-    CardState.UNKNOWN: "Loading…",
-}
-
-
-def state_label(state: CardState, *, provider: bool = False) -> str:
-    """A slot's state in words, as the student or the provider sees it."""
-    if provider and state is CardState.TAKEN:
-        return "Booked"
-    if state is CardState.REQUESTED:
-        return "Asks you to confirm" if provider else "Requested by you"
-    return _LABELS[state]
 
 
 class SlotButton(QPushButton):

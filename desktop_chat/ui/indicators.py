@@ -81,6 +81,10 @@ class ChatHeader(QWidget):
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setAccessibleName("Presence")
         self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.booking = QLabel(self)  # the skill last discussed, the next session
+        self.booking.setTextFormat(Qt.TextFormat.PlainText)
+        self.booking.setAccessibleName("Skill and next session")
+        self.booking.hide()
         self.menu_button = QToolButton(self)
         self.menu_button.setText("⋮")
         self.menu_button.setAutoRaise(True)
@@ -99,6 +103,7 @@ class ChatHeader(QWidget):
         words.setSpacing(0)
         words.addWidget(self.name_label)
         words.addWidget(self.status)
+        words.addWidget(self.booking)
         row = QHBoxLayout(self)
         row.setContentsMargins(SIZES.margin, 8, 8, 8)
         row.setSpacing(SIZES.row_spacing)
@@ -117,6 +122,11 @@ class ChatHeader(QWidget):
         self.name_label.setText(self.name)
         self._show_avatar()
         self.set_blocked(self.blocked)
+
+    def set_booking_line(self, text: str) -> None:
+        """``Jazz guitar · Next session Fri 27 Nov, 09:00 CET`` (empty: hidden)."""
+        self.booking.setText(text)
+        self.booking.setVisible(bool(text))
 
     def set_presence(self, online: bool, last_seen: int | None) -> None:
         self.online = online

@@ -221,10 +221,12 @@ class MainWindow(QMainWindow):
     def chat(self) -> ChatView:
         """The open conversation's view, built when first needed: not before the list paints."""
         if self._chat is None:
+            from desktop_chat.ui.booking_card import ChatBooking
             from desktop_chat.ui.chat_view import ChatView
 
             chat = self._chat = ChatView(self.bridge, self.avatars, self)
             chat.backRequested.connect(self.focus_list)
+            self.chat_booking = ChatBooking(chat, self.pages.bookings)  # cards, proposals
             offer_mute(chat.header.menu, lambda: self.app_settings, self._open_cid)
             showing = self.right.currentWidget() is self.no_chat
             self.right.insertWidget(0, chat)

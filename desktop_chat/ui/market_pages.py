@@ -51,7 +51,7 @@ class MarketPages(QObject):
         self.skill_page.bookRequested.connect(self.show_booking)
         window.right.addWidget(self.skill_page)
         window.right.currentChanged.connect(self._page_changed)
-        self.bookings.skillRead.connect(self.show_booking)
+        self.bookings.bookingOpened.connect(self.show_booking)
         self._booking_page: BookingPage | None = None
         self._pending: Skill | None = None  # the skill whose provider's chat is being opened
         self._beside = False  # the chat opening goes beside the booking view

@@ -22,9 +22,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QAbstractScrollArea, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from desktop_chat.core.booking import CardState
 from desktop_chat.core.links import Link
 from desktop_chat.core.model import DeliveryState, Message, MessageType
 from desktop_chat.ui.avatars import LruCache
+from desktop_chat.ui.booking_card import CardLine, card_height, card_width, draw_card_line, is_card
 from desktop_chat.ui.bubble_layout import (
     Bubble,
     Fonts,
@@ -74,6 +76,8 @@ class MessageDelegate(QStyledItemDelegate):
         self._fonts: Fonts | None = None
         self._model: QAbstractItemModel | None = None
         self._painted_width = -1  # the row width of the last paint
+        self.cards: Callable[[Message], CardLine] | None = None
+        """A booking card's live state line (ui/booking_card.py); None: "Loading…"."""
         self._width_of = (-1, _FALLBACK_WIDTH)  # (view width, row width) last computed
 
     # the cache ---------------------------------------------------------------------------
@@ -173,20 +177,26 @@ class MessageDelegate(QStyledItemDelegate):
             widest = max(widest, fonts.header_fm.horizontalAdvance(header))
         meta_w = 0.0 if system else self._meta_width(fonts, message, own)
         last_w = lines[-1].naturalTextWidth() if lines else 0.0
-        inline = not system and not rtl and last_w + _S.meta_gap + meta_w <= max_text
+        card = is_card(message)
+        if card:
+            widest = max(widest, min(card_width(fonts), max_text))
+        fits = last_w + _S.meta_gap + meta_w <= max_text
+        inline = not system and not rtl and not card and fits
         inner_w = max(widest, last_w + _S.meta_gap + meta_w) if inline else max(widest, meta_w)
         inner_w = min(math.ceil(inner_w), max_text)
         for line in lines:  # right-to-left lines hug the right edge; system lines centre
             free = inner_w - line.naturalTextWidth()
             offset = free / 2 if system else free if rtl else 0.0
             line.setPosition(QPointF(max(0.0, offset), line.y()))
-        height = self._bubble_height(fonts, header, y, inline or system)
+        height = self._bubble_height(fonts, header, y, inline or system, card)
         size = QSize(inner_w + 2 * _S.bubble_padding_h, height)
         return Bubble(width, row.version, layout, header, inline, size, links, theme)
 
     @staticmethod
-    def _bubble_height(fonts: Fonts, header: str, text_h: float, inline: bool) -> int:
-        header_h = fonts.header_height(header)
+    def _bubble_height(
+        fonts: Fonts, header: str, text_h: float, inline: bool, card: bool = False
+    ) -> int:
+        header_h = fonts.header_height(header) + (card_height(fonts) if card else 0.0)
         meta_h = 0.0 if inline else fonts.small_fm.height()
         return math.ceil(header_h + text_h + meta_h + 2 * _S.bubble_padding_v)
 
@@ -207,8 +217,11 @@ class MessageDelegate(QStyledItemDelegate):
             count = max(1, math.ceil(advance / max_text))
             lines += count
             last_w = advance - (count - 1) * max_text
-        inline = system or (not is_rtl(text) and last_w + _S.meta_gap + meta_w <= max_text)
-        return self._bubble_height(fonts, bubble_header(message), lines * fm.height(), inline)
+        card = is_card(message)
+        fits = not card and last_w + _S.meta_gap + meta_w <= max_text
+        inline = system or (not is_rtl(text) and fits)
+        header = bubble_header(message)
+        return self._bubble_height(fonts, header, lines * fm.height(), inline, card)
 
     def _row(self, index: _Index) -> RowData | None:
         """What *index* shows (the delegate paints a :class:`MessageListModel`, no proxy)."""
@@ -358,6 +371,10 @@ class MessageDelegate(QStyledItemDelegate):
         bubble.layout.draw(painter, QPointF(x, y))
         if system:
             return
+        if is_card(message):
+            line = self.cards(message) if self.cards is not None else None
+            below = QPointF(x, y + bubble.layout.boundingRect().height())
+            draw_card_line(painter, fonts, theme, below, line or ("Loading…", CardState.UNKNOWN))
         right = box.right() - _S.bubble_padding_h
         if bubble.meta_inline and bubble.layout.lineCount():
             last = bubble.layout.lineAt(bubble.layout.lineCount() - 1)

@@ -200,7 +200,7 @@ class MessageInput(QWidget):
         self.counter.setAccessibleName("Characters left")
         self.counter.hide()
 
-        row = QHBoxLayout()
+        row = self._row = QHBoxLayout()
         row.setContentsMargins(6, 6, 6, 6)
         row.setSpacing(6)
         row.addWidget(self.emoji, 0, Qt.AlignmentFlag.AlignBottom)
@@ -272,6 +272,10 @@ class MessageInput(QWidget):
         self._stashed = ""
 
     # typing --------------------------------------------------------------------------------
+    def add_tool(self, tool: QWidget) -> None:
+        """Another button beside the emoji picker (such as "Propose a time")."""
+        self._row.insertWidget(1, tool, 0, Qt.AlignmentFlag.AlignBottom)
+
     def insert_text(self, text: str) -> None:
         """Insert *text* at the cursor (the emoji picker's choice)."""
         self.text.textCursor().insertText(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,11 +151,11 @@ def test_a_student_books_live_slots_beside_the_chat(
         assert page.outcome.text() == "This slot was just taken. Please pick another time."
         assert [b.slot for b in page.bookings.bookings()] == [first]
 
-        # Leaving the view stops its stream.
+        # Leaving the view lets go of its stream (the chat, about this skill, keeps it).
         window.open_conversation(window.chat.cid or "")
         assert window.chat.parent() is window.right
-        assert market.maya.desk is not None
-        assert market.skill.id not in market.maya.desk.watched
+        assert page.bookings.wanted_by(page) == frozenset()
+        assert page.bookings.wanted_by(window.chat_booking) == {market.skill.id}
     finally:
         window.close()
         run_on(qtbot, qloop, bridge.aclose())
@@ -196,6 +197,99 @@ def test_the_provider_manages_slots_and_answers_requests(
         with qtbot.waitSignal(page.bookings.error, timeout=LONG) as said:
             page.tools._fill()
         assert "25:00" in said.args[0]
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())
+
+
+def card_row(window: MainWindow, mid: str) -> int | None:
+    model = window.chat.model
+    for row in range(model.rowCount()):
+        message = model.message(row)
+        if message is not None and message.id == mid:
+            return row
+    return None
+
+
+def card_line(window: MainWindow, mid: str) -> tuple[str, CardState] | None:
+    row = card_row(window, mid)
+    message = window.chat.model.message(row) if row is not None else None
+    if message is None or window.chat.delegate.cards is None:
+        return None
+    return window.chat.delegate.cards(message)
+
+
+def card_state(window: MainWindow, mid: str) -> CardState | None:
+    line = card_line(window, mid)
+    return line[1] if line is not None else None
+
+
+def test_booking_cards_live_in_the_chat(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, market: Market
+) -> None:
+    leo, maya = market.leo, market.maya
+    assert leo.uid is not None and maya.uid is not None
+
+    async def cards() -> tuple[str, list[str]]:
+        cid = await maya.open_conversation(leo.uid or "", market.skill.id)
+        ids = [
+            await leo.send_message(cid, f"How about slot {n}?", slot=market.slots[n])
+            for n in (0, 1, 2)
+        ]
+        return cid, ids
+
+    cid, (first, second, third) = run_on(qtbot, qloop, cards())
+    bridge, window = open_window(qtbot, maya)
+    try:
+        qtbot.waitUntil(lambda: window.conversations.row_of(cid) is not None, timeout=LONG)
+        window.open_conversation(cid)
+        qtbot.waitUntil(lambda: card_row(window, third) is not None, timeout=LONG)
+        qtbot.waitUntil(lambda: card_state(window, first) is CardState.AVAILABLE, timeout=LIVE)
+        line = card_line(window, first)
+        assert line is not None and line[0].endswith(" · Free · click to book")
+        assert re.match(r"\w{3} \d{1,2} \w{3}, \d\d:00 ", line[0]), line  # the viewer's time
+        qtbot.waitUntil(lambda: window.chat.header.booking.text() == "Jazz guitar", timeout=LONG)
+
+        # One click on the card books it.
+        row = card_row(window, first)
+        assert row is not None
+        rect = window.chat.history.visualRect(window.chat.model.index(row, 0))
+        qtbot.mouseClick(
+            window.chat.history.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()
+        )
+        qtbot.waitUntil(lambda: card_state(window, first) is CardState.REQUESTED, timeout=LIVE)
+
+        # Another student takes the second: its card turns, with no action here.
+        assert market.sam.desk is not None
+        run_on(qtbot, qloop, market.sam.desk.book(market.slots[1]))
+        qtbot.waitUntil(lambda: card_state(window, second) is CardState.TAKEN, timeout=LIVE)
+
+        # The provider confirms: the card says so, and the header names the next session.
+        assert leo.desk is not None
+        qtbot.waitUntil(lambda: len(leo.desk.bookings) == 2, timeout=LONG)
+        mine = next(b for b in leo.desk.bookings.values() if b.student_id == maya.uid)
+        run_on(qtbot, qloop, leo.desk.confirm(mine.booking_id))
+        qtbot.waitUntil(lambda: card_state(window, first) is CardState.CONFIRMED, timeout=LIVE)
+        qtbot.waitUntil(lambda: "Next session" in window.chat.header.booking.text(), timeout=LIVE)
+
+        # "Propose a time" offers the free slots and sends a card bound to one.
+        booking = window.chat_booking
+        assert booking.propose.isVisibleTo(window)
+        free = booking.free_slots()
+        assert [s.slot for s in free] == [market.slots[n] for n in (2, 3, 4, 5)]
+        booking._fill_menu()
+        actions = [a for a in booking.menu.actions() if a.isEnabled()]
+        assert len(actions) == 4
+        actions[1].trigger()
+        qtbot.waitUntil(
+            lambda: any(
+                m is not None and m.slot == market.slots[3] and m.sender_id == maya.uid
+                for m in (window.chat.model.message(r) for r in range(window.chat.model.rowCount()))
+            ),
+            timeout=LONG,
+        )
+        window.chat.history.scroll_to_bottom()
+        shoot(qtbot, window, "booking-cards")
     finally:
         window.close()
         run_on(qtbot, qloop, bridge.aclose())

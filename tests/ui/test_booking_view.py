@@ -21,6 +21,7 @@ from desktop_chat.core.model import Slot
 from desktop_chat.ui.booking_view import BookingPage, SlotButton
 from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.main_window import MainWindow
+from desktop_chat.ui.market_pages import BookingList
 from desktop_chat.ui.theme import LIGHT, apply_theme
 from tests.support.chat import FAST
 from tests.support.server import ServerProcess
@@ -175,6 +176,22 @@ def test_the_provider_manages_slots_and_answers_requests(
         qtbot.waitUntil(lambda: len(page.slot_buttons()) == 6, timeout=LONG)
         qtbot.waitUntil(lambda: "Maya Chen" in labels(page.tools), timeout=LONG)
         shoot(qtbot, window, "booking-provider")
+
+        # The Bookings tab lists the request; the bell's booking_request opens this view.
+        window.tabs.setCurrentIndex(2)
+        listed = window.findChild(BookingList)
+        assert listed is not None
+        qtbot.waitUntil(lambda: listed.list.count() == 1, timeout=LONG)
+        assert "Maya Chen" in listed.list.item(0).text()
+        assert "asks you to confirm" in listed.list.item(0).text()
+        model = window.bell.model
+        qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=LONG)
+        note = model.notification(0)
+        assert note is not None and note.kind.value == "booking_request"
+        window.pages.show_skill(market.skill)
+        with qtbot.waitSignal(page.bookings.bookingOpened, timeout=LONG):
+            window.bell.open_notification(note)
+        assert window.right.currentWidget() is page
 
         confirm = next(b for b in page.tools.findChildren(QPushButton) if b.text() == "Confirm")
         qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)

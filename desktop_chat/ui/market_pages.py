@@ -8,14 +8,10 @@ import weakref
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QPoint, Qt
-from PySide6.QtGui import QHideEvent, QPalette, QShowEvent
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QLabel,
-    QListWidget,
     QListWidgetItem,
     QMenu,
-    QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -24,7 +20,7 @@ from desktop_chat.core.model import ConversationEntry
 from desktop_chat.ui.booking_bridge import BookingBridge
 from desktop_chat.ui.bridge import Skill
 from desktop_chat.ui.provider_tools import booking_actions
-from desktop_chat.ui.skills_panel import SkillPage
+from desktop_chat.ui.skills_panel import ListPanel, SkillPage
 
 if TYPE_CHECKING:
     from desktop_chat.ui.booking_view import BookingPage
@@ -128,34 +124,17 @@ class MarketPages(QObject):
         self.skill_page.opened()
 
 
-class BookingList(QWidget):
+class BookingList(ListPanel):
     """The Bookings tab: my bookings as student and as provider, live, newest first; a click
     opens the booking view, the context menu confirms, declines or cancels."""
 
     def __init__(self, pages: MarketPages, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        empty = "No bookings yet. Book a session from a skill's page."
+        super().__init__("Bookings", empty, parent)
         self.pages = pages
         self.bookings = pages.bookings
-        self.setAccessibleName("Bookings")
-        self.list = QListWidget(self)
-        self.list.setAccessibleName("My bookings")
-        self.list.setFrameShape(QListWidget.Shape.NoFrame)
-        self.list.setWordWrap(True)
-        self.list.setSpacing(2)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._menu)
-        self.list.itemActivated.connect(self._open)
-        self.list.itemClicked.connect(self._open)
-        self.empty = QLabel("No bookings yet. Book a session from a skill's page.", self)
-        self.empty.setWordWrap(True)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.stack = QStackedWidget(self)
-        self.stack.addWidget(self.list)
-        self.stack.addWidget(self.empty)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
         self.bookings.bookingsChanged.connect(lambda _: self.refresh())
         self.bookings.slotsChanged.connect(lambda *_: self.refresh())
         self.refresh()
@@ -196,7 +175,7 @@ class BookingList(QWidget):
         role = f"with {who}" if mine else f"for {who}"
         return f"Session {role}\n{when} · {self.bookings.status_text(booking)}"
 
-    def _open(self, item: QListWidgetItem) -> None:
+    def chosen(self, item: QListWidgetItem) -> None:
         booking = item.data(BOOKING_ROLE)
         if isinstance(booking, Booking):
             self.pages.open_booking(booking.booking_id)

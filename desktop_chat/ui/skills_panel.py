@@ -22,7 +22,7 @@ from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.indicators import linkify
 from desktop_chat.ui.theme import ACCENT, SIZES, scaled_font
 
-__all__ = ["SkillList", "SkillPage", "skill_summary"]
+__all__ = ["ListPanel", "SkillList", "SkillPage", "skill_summary"]
 
 log = logging.getLogger("desktop_chat.ui")
 
@@ -34,25 +34,23 @@ def skill_summary(skill: Skill) -> str:
     return f"{skill.provider_name} · price {skill.price_text} · {skill.duration_minutes} min"
 
 
-class SkillList(QWidget):
-    """Every skill (title, provider, price); choosing one reports it."""
+class ListPanel(QWidget):
+    """A list of items, or a placeholder sentence while there are none; a click or Enter on
+    an item calls :meth:`chosen`."""
 
-    skillChosen = Signal(object)
-
-    def __init__(self, bridge: ChatBridge, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str, empty: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.bridge = bridge
-        self.loaded = False
-        self.setAccessibleName("Skills")
+        self.setAccessibleName(name)
         self.list = QListWidget(self)
-        self.list.setAccessibleName("Skills")
+        self.list.setAccessibleName(name)
         self.list.setFrameShape(QListWidget.Shape.NoFrame)
         self.list.setWordWrap(True)
         self.list.setSpacing(2)
-        self.list.itemActivated.connect(self._chosen)
-        self.list.itemClicked.connect(self._chosen)
-        self.empty = QLabel("No skills offered yet", self)
-        self.empty.setAccessibleName("No skills")
+        self.list.itemActivated.connect(self.chosen)
+        self.list.itemClicked.connect(self.chosen)
+        self.empty = QLabel(empty, self)
+        self.empty.setAccessibleName(f"No {name.lower()}")
+        self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.stack = QStackedWidget(self)
@@ -61,6 +59,20 @@ class SkillList(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stack)
+
+    def chosen(self, item: QListWidgetItem) -> None:
+        """An item was clicked or activated."""
+
+
+class SkillList(ListPanel):
+    """Every skill (title, provider, price); choosing one reports it."""
+
+    skillChosen = Signal(object)
+
+    def __init__(self, bridge: ChatBridge, parent: QWidget | None = None) -> None:
+        super().__init__("Skills", "No skills offered yet", parent)
+        self.bridge = bridge
+        self.loaded = False
         bridge.skillsLoaded.connect(self.show_skills)
 
     def load(self) -> None:
@@ -83,7 +95,7 @@ class SkillList(QWidget):
     def skills(self) -> list[Skill]:
         return [self.list.item(row).data(SKILL_ROLE) for row in range(self.list.count())]
 
-    def _chosen(self, item: QListWidgetItem) -> None:
+    def chosen(self, item: QListWidgetItem) -> None:
         skill = item.data(SKILL_ROLE)
         if isinstance(skill, Skill):
             self.skillChosen.emit(skill)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop_chat.client.chat_client import ChatClient
@@ -22,7 +22,7 @@ from desktop_chat.ui.booking_view import BookingPage, SlotButton
 from desktop_chat.ui.bridge import ChatBridge, Skill
 from desktop_chat.ui.main_window import MainWindow
 from desktop_chat.ui.market_pages import BookingList
-from desktop_chat.ui.theme import LIGHT, apply_theme
+from desktop_chat.ui.theme import DARK, LIGHT, apply_theme
 from tests.support.chat import FAST
 from tests.support.server import ServerProcess
 from tests.ui.conftest import run_on
@@ -39,6 +39,16 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     server = ServerProcess(tmp_path_factory.mktemp("book") / "d", FAST, rules=None).start()
     yield server
     server.kill()
+
+
+@pytest.fixture(autouse=True)
+def themed(qapp: QApplication) -> Iterator[None]:
+    """The theme these tests apply is undone afterwards."""
+    style, palette, sheet = qapp.style().name(), qapp.palette(), qapp.styleSheet()
+    yield
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
+    qapp.setStyleSheet(sheet)
 
 
 @dataclass
@@ -93,10 +103,10 @@ def open_window(qtbot: QtBot, client: ChatClient) -> tuple[ChatBridge, MainWindo
     return bridge, window
 
 
-def qtbot_app():  # type: ignore[no-untyped-def]
-    from PySide6.QtWidgets import QApplication
-
-    return QApplication.instance()
+def qtbot_app() -> QApplication:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    return app
 
 
 def buttons(page: BookingPage) -> dict[str, SlotButton]:
@@ -145,6 +155,10 @@ def test_a_student_books_live_slots_beside_the_chat(
         qtbot.waitUntil(lambda: state_of(page, first) is CardState.REQUESTED, timeout=LIVE)
         assert "Requested" in page.outcome.text()
         shoot(qtbot, window, "booking-view")
+        apply_theme(qtbot_app(), DARK)
+        page.refresh()
+        shoot(qtbot, window, "booking-view-dark")
+        apply_theme(qtbot_app(), LIGHT)
 
         # A slot taken just before the click: "this slot was just taken", nothing else.
         with qtbot.waitSignal(page.bookings.slotTaken, timeout=LONG):

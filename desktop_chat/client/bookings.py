@@ -8,7 +8,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from desktop_chat.client.errors import ClientError, InvalidRequestError, PermissionDeniedError
+from desktop_chat.client.errors import (
+    ClientError,
+    InvalidRequestError,
+    NetworkError,
+    PermissionDeniedError,
+)
 from desktop_chat.client.events import AvailabilityChanged, BookingsChanged, EventBus
 from desktop_chat.client.following import consume
 from desktop_chat.client.rtdb import Database, QuerySpec
@@ -166,30 +171,32 @@ class BookingDesk:
             raise InvalidRequestError(f"there is no skill {skill_id!r}")
         return value
 
-    def next_session(self, other_uid: str) -> tuple[Booking, AvailabilitySlot | None] | None:
-        """The next confirmed booking between me and *other_uid* (with its slot when a
-        followed skill has it), or None."""
+    def next_session(self, other_uid: str) -> tuple[Booking, AvailabilitySlot] | None:
+        """The next confirmed session between me and *other_uid* (its slot must be
+        followed: the caller watches the skills of our bookings), or None."""
         now = self._now_ms()
-        best: tuple[int, Booking, AvailabilitySlot | None] | None = None
+        best: tuple[int, Booking, AvailabilitySlot] | None = None
         for booking in self.bookings.values():
             confirmed = booking.status is BookingStatus.CONFIRMED
             if not confirmed or booking.party(self.uid) != other_uid:
                 continue
             slot = self.slot(booking.slot)
-            start = slot.start if slot is not None else None
-            if start is not None and start < now:
+            if slot is None or slot.end <= now:
                 continue
-            key = start if start is not None else 2**62
-            if best is None or key < best[0]:
-                best = (key, booking, slot)
+            if best is None or slot.start < best[0]:
+                best = (slot.start, booking, slot)
         return None if best is None else (best[1], best[2])
 
     # writes ------------------------------------------------------------------------------
     async def book(self, slot: Slot) -> Booking:
         """Book *slot* as me (a student): one atomic write taking the slot, creating the
         booking and notifying the provider. A slot taken first (or gone) raises
-        :class:`SlotTakenError` after reading it again; nothing else changed."""
+        :class:`SlotTakenError` after reading it again; nothing else changed. A slot I hold
+        already gives my booking of it; an answer lost on the way is settled by reading the
+        slot back."""
         current = self.slot(slot) or await self.read_slot(slot)
+        if current is not None and not current.available and current.booked_by == self.uid:
+            return await self.read_booking(current.booking_id or "")
         if current is None or not current.available:
             raise SlotTakenError(current)
         skill = await self.read_skill(slot.skill_id)
@@ -205,17 +212,19 @@ class BookingDesk:
                 booking_id,
                 student_name=self._name(),
                 skill_title=str(skill.get("title", "a session")),
-                when=describe_time(current.start),
+                when=describe_time(current.start, dt.UTC),  # (a zone every reader can read)
             )
         except CoreError as exc:
             raise InvalidRequestError(str(exc)) from exc
         try:
             await self.db.update("/", update)
-        except PermissionDeniedError as exc:
-            again = await self.read_slot(slot)
+        except (PermissionDeniedError, NetworkError) as exc:
+            again = await self.read_slot(slot)  # (a NetworkError here: the outcome is unknown)
             if again is not None and again.booking_id == booking_id:
-                pass  # the write landed, its answer was refused on a retry: it is ours
-            elif again is None or not again.available:
+                pass  # the write landed, only its answer was lost: the booking is mine
+            elif again is not None and not again.available and again.booked_by == self.uid:
+                return await self.read_booking(again.booking_id or "")  # (booked twice at once)
+            elif isinstance(exc, PermissionDeniedError) and (again is None or not again.available):
                 raise SlotTakenError(again) from exc
             else:
                 raise
@@ -243,7 +252,7 @@ class BookingDesk:
         booking = self._booking(booking_id)
         skill = await self.read_skill(booking.skill_id)
         slot = self.slot(booking.slot) or await self.read_slot(booking.slot)
-        when = describe_time(slot.start) if slot is not None else booking.date
+        when = describe_time(slot.start, dt.UTC) if slot is not None else booking.date
         update = rec.confirm_booking(
             booking,
             provider_name=self._name(),
@@ -254,20 +263,30 @@ class BookingDesk:
 
     async def decline(self, booking_id: str) -> None:
         """Decline a requested booking (its provider): the slot is free again."""
-        await self.db.update("/", rec.release_booking(self._booking(booking_id), _DECLINED))
+        await self._release(self._booking(booking_id), BookingStatus.DECLINED)
 
     async def cancel(self, booking_id: str) -> None:
         """Cancel a requested or confirmed booking (either side): the slot is free again."""
-        await self.db.update("/", rec.release_booking(self._booking(booking_id), _CANCELLED))
+        await self._release(self._booking(booking_id), BookingStatus.CANCELLED)
+
+    async def _release(self, booking: Booking, status: BookingStatus) -> None:
+        update = rec.release_booking(booking, status)
+        if await self.read_slot(booking.slot) is None:  # (removed: nothing left to free)
+            update = {k: v for k, v in update.items() if k.startswith("bookings/")}
+        await self.db.update("/", update)
 
     async def add_slot(self, skill_id: str, start_ms: int, end_ms: int, zone: dt.tzinfo) -> Slot:
-        """Add a free slot to my skill (its day in my time zone *zone*)."""
+        """Add a free slot to my skill (its day in my time zone *zone*); one starting at the
+        same time exists already: InvalidRequestError (a booked slot is never overwritten)."""
         try:
             update = rec.new_slot(skill_id, start_ms, end_ms, zone)
         except CoreError as exc:
             raise InvalidRequestError(str(exc)) from exc
+        slot = Slot(skill_id, rec.date_of(start_ms, zone), rec.slot_id_for(start_ms))
+        if await self.read_slot(slot) is not None:
+            raise InvalidRequestError("there is a slot at that time already")
         await self.db.update("/", update)
-        return Slot(skill_id, rec.date_of(start_ms, zone), rec.slot_id_for(start_ms))
+        return slot
 
     async def remove_slot(self, slot: AvailabilitySlot) -> None:
         """Remove a free slot of my skill (a booked one is declined or cancelled first)."""
@@ -285,10 +304,8 @@ class BookingDesk:
     ) -> int:
         """Fill the next *days* days of my skill from a weekly template (one write); slots
         that exist already are kept as they are. Returns how many were added."""
-        existing = {s.slot_id for s in (self.slots(skill_id) or [])}
-        if skill_id not in self._slots:
-            value = await self.db.get(f"skillAvailability/{skill_id}")
-            existing = {s.slot_id for s in rec.slots_from(skill_id, value)}
+        value = await self.db.get(f"skillAvailability/{skill_id}")  # (now, not as followed)
+        existing = {s.slot_id for s in rec.slots_from(skill_id, value)}
         update: dict[str, Any] = {}
         for start, end in template.instances(self._now_ms(), days, zone):
             if rec.slot_id_for(start) not in existing:
@@ -296,7 +313,3 @@ class BookingDesk:
         if update:
             await self.db.update("/", update)
         return len(update)
-
-
-_DECLINED = BookingStatus.DECLINED
-_CANCELLED = BookingStatus.CANCELLED

@@ -254,26 +254,27 @@ class ChatClient(ClientSession):
         written: asyncio.Future[bool] = loop.create_future()  # (its request's gate)
 
         def on_written(_: OutboxItem) -> None:  # (in the outbox's thread)
-            loop.call_soon_threadsafe(_allow, written, True)
+            with contextlib.suppress(RuntimeError):  # (the loop closing: sent next start)
+                loop.call_soon_threadsafe(_allow, written, True)
 
         storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new, on_written))
         storing.add_done_callback(lambda _: _allow(written, False))  # (if not written)
+        storing.add_done_callback(lambda done: self._not_stored(done, cid, mid))
         if self.sender is not None:
             self.sender.submit(item, written)
         try:
             await merger.add_pending(pending, queued)
         finally:  # (a cancelled caller leaves the storing, and so the sending, going)
-            await self._stored(storing, cid, mid)
+            await asyncio.shield(storing)  # (its error, if any, is the caller's)
         return mid
 
-    async def _stored(self, storing: asyncio.Future[OutboxItem], cid: str, mid: str) -> None:
-        try:
-            await asyncio.shield(storing)
-        except ClientError as exc:
+    def _not_stored(self, storing: asyncio.Future[OutboxItem], cid: str, mid: str) -> None:
+        """A message whose storing failed is taken back, failed (even if its caller left)."""
+        error = None if storing.cancelled() else storing.exception()
+        if error is not None:
             if self.sender is not None:
                 self.sender.withdraw(mid)
-            self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.FAILED, str(exc)))
-            raise
+            self.bus.publish(DeliveryStateChanged(cid, mid, DeliveryState.FAILED, str(error)))
 
     async def retry(self, message_id: str) -> None:
         """A manual retry of a failed message."""

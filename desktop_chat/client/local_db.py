@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from desktop_chat.client.errors import ClientError
 
@@ -24,6 +25,7 @@ __all__ = [
     "open_local_file",
     "open_read_only",
     "remove_files",
+    "salvage_rows",
     "set_aside",
     "sync_wal",
     "transaction",
@@ -232,3 +234,24 @@ def sync_wal(file: Path) -> None:
         log.error("%s could not be synced: %s", file, exc)
     finally:
         os.close(fd)
+
+
+def salvage_rows(file: Path, select: str) -> list[tuple[Any, ...]]:
+    """Best effort: the rows of *select* (ending in ``ORDER BY rowid``) SQLite can still read
+    from the damaged *file*, read from both ends so one bad page loses only its own rows (a
+    row may come twice)."""
+    try:
+        db = open_read_only(file)
+    except LocalStoreError as exc:
+        log.error("nothing could be recovered from the damaged %s: %s", file, exc)
+        return []
+    rows: list[tuple[Any, ...]] = []
+    try:
+        for order in ("ASC", "DESC"):
+            try:
+                rows.extend(db.execute(f"{select} {order}"))
+            except sqlite3.Error as exc:
+                log.warning("reading the damaged %s (%s): stopped at %s", file, order, exc)
+    finally:
+        db.close()
+    return rows

@@ -20,8 +20,8 @@ from desktop_chat.client.local_db import (
     LocalStoreError,
     is_damage,
     open_local_file,
-    open_read_only,
     remove_files,
+    salvage_rows,
     set_aside,
     sync_wal,
     transaction,
@@ -380,27 +380,13 @@ def _well_formed(item: OutboxItem) -> bool:
 
 
 def _read_damaged(file: Path) -> list[OutboxItem]:
-    """Best effort: the unsent items SQLite can still read from a damaged outbox, reading the
-    table from both ends so one bad page loses only the rows it holds."""
-    try:
-        db = open_read_only(file)
-    except LocalStoreError as exc:
-        log.error("nothing could be recovered from the damaged outbox: %s", exc)
-        return []
+    """Best effort: the unsent items SQLite can still read from a damaged outbox."""
     found: dict[str, OutboxItem] = {}
-    try:
-        for order in ("ASC", "DESC"):
-            try:
-                cursor = db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY rowid {order}")
-                for row in cursor:
-                    try:
-                        item = _item(row)
-                    except (ValueError, TypeError):
-                        continue
-                    if item["state"] != "sent" and _well_formed(item):
-                        found.setdefault(item["id"], item)
-            except sqlite3.Error as exc:
-                log.warning("reading the damaged outbox %s (%s): stopped at %s", file, order, exc)
-    finally:
-        db.close()
+    for row in salvage_rows(file, f"SELECT {_COLUMNS} FROM outbox ORDER BY rowid"):
+        try:
+            item = _item(row)
+        except (ValueError, TypeError):
+            continue
+        if item["state"] != "sent" and _well_formed(item):
+            found.setdefault(item["id"], item)
     return sorted(found.values(), key=lambda item: (item["created_at"], item["id"]))

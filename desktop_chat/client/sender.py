@@ -77,6 +77,7 @@ class Sender:
         self._items: dict[str, OutboxItem] | None = None
         self._fresh: dict[str, OutboxItem] = {}  # submitted, not done: kept across reloads
         self._gates: dict[str, asyncio.Future[bool]] = {}  # submitted, storing not yet done
+        self._withdrawn: set[str] = set()  # never to be sent (their storing failed)
         self._in_flight: str | None = None
         self._unmarked: list[str] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -101,6 +102,7 @@ class Sender:
     def withdraw(self, message_id: str) -> None:
         """Forget a submitted message whose storing failed: it was not sent and never will be
         (a request already made ready for it fails without sending a byte)."""
+        self._withdrawn.add(message_id)  # (a pass reading a reloaded list skips it too)
         self._fresh.pop(message_id, None)
         self._gates.pop(message_id, None)
         if self._items is not None:
@@ -147,8 +149,8 @@ class Sender:
         soonest: float | None = None
         for item in items:
             mid, cid = item["id"], item["cid"]
-            if cid in blocked or (self._items is not None and mid not in self._items):
-                continue  # (held back, or withdrawn since this pass began)
+            if cid in blocked or mid in self._withdrawn:
+                continue  # (held back, or withdrawn)
             due = self._not_before.get(mid, 0.0)
             if due > loop.time():
                 blocked.add(cid)

@@ -175,10 +175,10 @@ def card_state(
     if slot is None:
         return CardState.GONE if known else CardState.UNKNOWN
     booking = bookings.get(slot.booking_id) if slot.booking_id else None
-    if booking is not None and booking.status is BookingStatus.CONFIRMED:
-        return CardState.CONFIRMED
     if slot.end <= now_ms:
         return CardState.PAST
+    if booking is not None and booking.status is BookingStatus.CONFIRMED:
+        return CardState.CONFIRMED
     if slot.available:
         return CardState.AVAILABLE
     if booking is not None or slot.booked_by == uid:

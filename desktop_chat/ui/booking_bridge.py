@@ -14,7 +14,6 @@ from PySide6.QtCore import QObject, QTimeZone, Signal
 from desktop_chat.client.bookings import BookingDesk, SlotTakenError, describe_time
 from desktop_chat.client.errors import ClientError
 from desktop_chat.client.events import AvailabilityChanged, BookingsChanged
-from desktop_chat.client.transport import TaskTracker
 from desktop_chat.core.booking import (
     AvailabilitySlot,
     Booking,
@@ -57,23 +56,25 @@ class BookingBridge(QObject):
 
     slotsChanged = Signal(str, object)  # skill id, list[AvailabilitySlot]
     bookingsChanged = Signal(object)  # list[Booking]
-    booked = Signal(object)  # Booking: my request went through
-    slotTaken = Signal(object)  # Slot: someone else was first
+    booked = Signal(object, object)  # Booking (my request went through), origin
+    slotTaken = Signal(object, object)  # Slot (someone else was first), origin
     skillRead = Signal(object)  # Skill: what read_skill asked for
     bookingOpened = Signal(object)  # Skill: the one open_booking's booking is of
     conversationSkill = Signal(str, str)  # conversation id, the skill it started about
-    done = Signal(str)  # a sentence: what a command did
-    error = Signal(str)
+    done = Signal(str, object)  # a sentence (what a command did), origin: the view that asked
+    error = Signal(str, object)  # a sentence, origin
 
     def __init__(self, bridge: ChatBridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.zone = local_zone()
-        self._tasks = TaskTracker("booking ui")
         self._wanted: dict[int, frozenset[str]] = {}
         self._names: dict[str, str] = {}
+        self._providers: dict[str, str] = {}  # skill id -> its provider
+        self._booking: set[Slot] = set()  # slots being booked
         self._asked: set[str] = set()
         bridge.bookingEvent.connect(self._event)
+        bridge.resync.connect(lambda _reason: self._replay())
 
     @property
     def desk(self) -> BookingDesk | None:
@@ -89,6 +90,17 @@ class BookingBridge(QObject):
         elif isinstance(event, BookingsChanged):
             self.bookingsChanged.emit(list(event.bookings))
 
+    def _replay(self) -> None:
+        """After a resync (events may have been dropped): what the desk knows, again."""
+        desk = self.desk
+        if desk is None:
+            return
+        for skill in desk.watched:
+            slots = desk.slots(skill)
+            if slots is not None:
+                self.slotsChanged.emit(skill, list(slots))
+        self.bookingsChanged.emit(self.bookings())
+
     async def _read_name(self, uid: str) -> None:
         try:
             profile = await self.bridge.client.profile(uid)
@@ -101,9 +113,9 @@ class BookingBridge(QObject):
     def name_of(self, uid: str) -> str:
         """The display name of the other side of a booking, read once in the background
         (until then: "A student")."""
-        if uid not in self._names and uid not in self._asked and not self._tasks.closed:
+        if uid not in self._names and uid not in self._asked and not self.bridge.closed:
             self._asked.add(uid)
-            self._tasks.spawn(self._read_name(uid), "a booking's name")
+            self.bridge.spawn(self._read_name(uid), "a booking's name")
         return self._names.get(uid, "A student")
 
     # what is on screen ---------------------------------------------------------------------
@@ -142,26 +154,38 @@ class BookingBridge(QObject):
         action: str,
         work: Callable[[BookingDesk], Coroutine[Any, Any, Any]],
         done: Callable[[Any], None] | None = None,
+        origin: object = None,
     ) -> asyncio.Task[None] | None:
+        """Run *work* as a task tracked by the bridge; its outcome goes to *done*, a taken
+        slot to ``slotTaken`` and an error to ``error``, each with the *origin* (the view
+        that asked) so only that view answers; errors of no view go to the status line."""
         desk = self.desk
-        if desk is None or self._tasks.closed:
-            self.error.emit(f"Could not {action}: you are not signed in.")
+        if desk is None or self.bridge.closed:
+            self._failed(f"Could not {action}: you are not signed in.", origin)
             return None
 
         async def guarded() -> None:
             try:
                 result = await work(desk)
             except SlotTakenError as exc:
-                self.slotTaken.emit(exc.slot.slot if exc.slot is not None else None)
+                self.slotTaken.emit(exc.slot.slot if exc.slot is not None else None, origin)
                 return
             except (ClientError, ValueError) as exc:
                 log.info("could not %s: %s", action, exc)
-                self.error.emit(human_error(action, exc))
+                self._failed(human_error(action, exc), origin)
                 return
             if done is not None:
                 done(result)
 
-        return self._tasks.spawn(guarded(), action)
+        return self.bridge.spawn(guarded(), action)  # (tracked, cancelled with the bridge)
+
+    def _failed(self, sentence: str, origin: object) -> None:
+        self.error.emit(sentence, origin)
+        if origin is None:
+            self.bridge.error.emit(sentence)
+
+    def _said(self, sentence: str, origin: object) -> Callable[[Any], None]:
+        return lambda _: self.done.emit(sentence, origin)
 
     def read_skill(self, skill_id: str) -> asyncio.Task[None] | None:
         """Read a skill (with its provider's name): ``skillRead(Skill)``."""
@@ -183,7 +207,7 @@ class BookingBridge(QObject):
         return self._run("read what the conversation is about", work, read)
 
     def open_booking(self, booking_id: str) -> asyncio.Task[None] | None:
-        """Read the skill one of my bookings is of: ``skillRead(Skill)``."""
+        """Read the skill one of my bookings is of: ``bookingOpened(Skill)``."""
 
         async def work(desk: BookingDesk) -> Skill:
             return await self._skill(desk, (await desk.read_booking(booking_id)).skill_id)
@@ -194,69 +218,103 @@ class BookingBridge(QObject):
         skill = skill_from(skill_id, await desk.read_skill(skill_id))
         if skill is None:
             raise ValueError(f"the skill {skill_id} cannot be shown")
+        self._providers[skill_id] = skill.provider_id
         provider = await self.bridge.client.profile(skill.provider_id)
         return skill.with_provider(provider.display_name if provider is not None else "")
 
-    def book(self, slot: Slot) -> asyncio.Task[None] | None:
-        """Book *slot*: ``booked(Booking)``, or ``slotTaken(Slot)`` when someone was first."""
-        return self._run("book this slot", lambda desk: desk.book(slot), self.booked.emit)
+    def provider_of(self, skill_id: str) -> str | None:
+        """The provider of a skill read before (None: not read yet)."""
+        return self._providers.get(skill_id)
 
-    def confirm(self, booking_id: str) -> asyncio.Task[None] | None:
+    def book(self, slot: Slot, origin: object = None) -> asyncio.Task[None] | None:
+        """Book *slot*: ``booked(Booking, origin)``, or ``slotTaken(Slot, origin)`` when
+        someone was first. A second click while the first is on its way does nothing."""
+        if slot in self._booking:
+            return None
+        self._booking.add(slot)
+
+        async def work(desk: BookingDesk) -> Booking:
+            try:
+                return await desk.book(slot)
+            finally:
+                self._booking.discard(slot)
+
+        return self._run("book this slot", work, lambda b: self.booked.emit(b, origin), origin)
+
+    def confirm(self, booking_id: str, origin: object = None) -> asyncio.Task[None] | None:
         return self._run(
             "confirm the booking",
             lambda desk: desk.confirm(booking_id),
-            lambda _: self.done.emit("Booking confirmed: the student has been told."),
+            self._said("Booking confirmed: the student has been told.", origin),
+            origin,
         )
 
-    def decline(self, booking_id: str) -> asyncio.Task[None] | None:
+    def decline(self, booking_id: str, origin: object = None) -> asyncio.Task[None] | None:
         return self._run(
             "decline the booking",
             lambda desk: desk.decline(booking_id),
-            lambda _: self.done.emit("Booking declined: the slot is free again."),
+            self._said("Booking declined: the slot is free again.", origin),
+            origin,
         )
 
-    def cancel(self, booking_id: str) -> asyncio.Task[None] | None:
+    def cancel(self, booking_id: str, origin: object = None) -> asyncio.Task[None] | None:
         return self._run(
             "cancel the booking",
             lambda desk: desk.cancel(booking_id),
-            lambda _: self.done.emit("Booking cancelled: the slot is free again."),
+            self._said("Booking cancelled: the slot is free again.", origin),
+            origin,
         )
 
-    def add_slot(self, skill_id: str, start_ms: int, minutes: int) -> asyncio.Task[None] | None:
+    def add_slot(
+        self, skill_id: str, start_ms: int, minutes: int, origin: object = None
+    ) -> asyncio.Task[None] | None:
         end = start_ms + minutes * 60_000
         return self._run(
             "add the slot",
             lambda desk: desk.add_slot(skill_id, start_ms, end, self.zone),
-            lambda _: self.done.emit(f"Slot added: {self.when(start_ms)}."),
+            self._said(f"Slot added: {self.when(start_ms)}.", origin),
+            origin,
         )
 
-    def remove_slot(self, slot: AvailabilitySlot) -> asyncio.Task[None] | None:
+    def remove_slot(
+        self, slot: AvailabilitySlot, origin: object = None
+    ) -> asyncio.Task[None] | None:
         return self._run(
             "remove the slot",
             lambda desk: desk.remove_slot(slot),
-            lambda _: self.done.emit(f"Slot removed: {self.when(slot.start)}."),
+            self._said(f"Slot removed: {self.when(slot.start)}.", origin),
+            origin,
         )
 
-    def apply_template(self, skill_id: str, template: WeeklyTemplate) -> asyncio.Task[None] | None:
+    def apply_template(
+        self, skill_id: str, template: WeeklyTemplate, origin: object = None
+    ) -> asyncio.Task[None] | None:
         def added(count: int) -> None:
             self.done.emit(
                 f"{count} slots added for the next two weeks."
                 if count
-                else "Every slot of the template is there already."
+                else "Every slot of the template is there already.",
+                origin,
             )
 
         return self._run(
             "fill the weeks ahead",
             lambda desk: desk.apply_template(skill_id, template, self.zone),
             added,
+            origin,
         )
 
-    def propose(self, cid: str, slot: AvailabilitySlot) -> asyncio.Task[None] | None:
-        """Send a booking card bound to *slot* into *cid*."""
-        text = f"Proposed time: {self.when(slot.start)}"
+    def propose(
+        self, cid: str, slot: AvailabilitySlot, origin: object = None
+    ) -> asyncio.Task[None] | None:
+        """Send a booking card bound to *slot* into *cid* (its text names the time in UTC,
+        which every reader can read; the card shows it in the reader's zone)."""
+        text = f"Proposed time: {describe_time(slot.start, dt.UTC)}"
+        client = self.bridge.client
         return self._run(
             "propose this time",
-            lambda _desk: self.bridge.client.send_message(cid, text, slot=slot.slot),
+            lambda _: client.send_message(cid, text, slot=slot.slot),
+            origin=origin,
         )
 
     def status_text(self, booking: Booking) -> str:
@@ -267,6 +325,3 @@ class BookingBridge(QObject):
             BookingStatus.DECLINED: "declined",
             BookingStatus.CANCELLED: "cancelled",
         }[booking.status]
-
-    async def aclose(self) -> None:
-        await self._tasks.close()

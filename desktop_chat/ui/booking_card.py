@@ -1,5 +1,4 @@
-"""Booking cards in the chat: their live state line, the one-click booking from a card,
-"Propose a time" in the input, and the header's skill and next session."""
+"""Booking cards in the chat: live state lines, one-click booking, proposals, the header line."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QObject, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QLabel, QMenu, QToolButton, QVBoxLayout
 
@@ -116,6 +115,7 @@ class ChatBooking(QObject):
         self.provider: str | None = None  # its provider
         self.title = ""
         self._about: dict[str, str | None] = {}  # conversation -> its metadata's skillId
+        self._reading: set[str] = set()  # skills asked for (their providers)
         self.notice = QLabel(chat.page)
         self.notice.setAccessibleName("Booking notice")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -140,13 +140,15 @@ class ChatBooking(QObject):
         self.propose.setMenu(self.menu)
         chat.input.add_tool(self.propose)
         chat.history.clicked.connect(self._clicked)
+        chat.installEventFilter(self)  # (on screen or not: its skills stream only while shown)
         for signal in (chat.model.rowsInserted, chat.model.modelReset, chat.model.rowsRemoved):
             signal.connect(self.follow)
         bookings.slotsChanged.connect(lambda *_: self.refresh())
-        bookings.bookingsChanged.connect(lambda _: self.refresh())
+        bookings.bookingsChanged.connect(lambda _: self.follow())
         bookings.skillRead.connect(self._skill_read)
         bookings.slotTaken.connect(self._taken)
         bookings.booked.connect(self._booked)
+        bookings.error.connect(self._failed)
         bookings.conversationSkill.connect(self._about_read)
 
     # what the conversation is about ------------------------------------------------------
@@ -169,11 +171,29 @@ class ChatBooking(QObject):
             if skill is not None:
                 self.bookings.read_skill(skill)  # (its title and provider, for the header)
         wanted = {m.slot.skill_id for m in cards if m.slot is not None}
-        self.bookings.want(self, wanted | ({skill} if skill else set()))
+        for card_skill in wanted - {skill} - self._reading:
+            if self.bookings.provider_of(card_skill) is None:
+                self._reading.add(card_skill)
+                self.bookings.read_skill(card_skill)  # (who its provider is: who books)
+        other = self.chat.other
+        sessions = {
+            b.skill_id
+            for b in self.bookings.bookings()
+            if other and b.party(self.bookings.uid or "") == other and b.status.active
+        }
+        if self.chat.isVisible():
+            self.bookings.want(self, wanted | sessions | ({skill} if skill else set()))
         self.refresh()
 
     def leave(self) -> None:
         self.bookings.want(self, [])
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.chat and event.type() == QEvent.Type.Hide:
+            self.leave()
+        elif watched is self.chat and event.type() == QEvent.Type.Show:
+            self.follow()
+        return False
 
     def _about_read(self, cid: str, skill_id: str) -> None:
         self._about[cid] = skill_id
@@ -213,7 +233,7 @@ class ChatBooking(QObject):
     def line_for(self, message: Message) -> CardLine:
         assert message.slot is not None
         state = self.bookings.card_state(message.slot)
-        provider = self.provider == self.bookings.uid
+        provider = self.bookings.provider_of(message.slot.skill_id) == self.bookings.uid
         text = state_label(state, provider=provider)
         if state is CardState.AVAILABLE and not provider:
             text = "Free · click to book"
@@ -225,19 +245,23 @@ class ChatBooking(QObject):
         message = model.message(index.row()) if isinstance(model, MessageListModel) else None
         if message is None or not is_card(message) or message.slot is None:
             return
-        if self.provider == self.bookings.uid:
-            return  # (the provider's own slot: managed from the booking view)
+        if self.bookings.provider_of(message.slot.skill_id) in (None, self.bookings.uid):
+            return  # (not known yet, or my own slot: managed from the booking view)
         if self.bookings.card_state(message.slot) is CardState.AVAILABLE:
-            self.bookings.book(message.slot)
+            self.bookings.book(message.slot, origin=self)
 
-    def _booked(self, booking: Booking) -> None:
-        if any(m.slot == booking.slot for m in self._cards()):
+    def _booked(self, _booking: Booking, origin: object) -> None:
+        if origin is self:
             self.show_notice("Requested: the provider has been asked to confirm.")
 
-    def _taken(self, slot: Slot | None) -> None:
-        if slot is None or any(m.slot == slot for m in self._cards()):
+    def _taken(self, _slot: Slot | None, origin: object) -> None:
+        if origin is self:
             self.show_notice("This slot was just taken. Please pick another time.")
         self.refresh()
+
+    def _failed(self, sentence: str, origin: object) -> None:
+        if origin is self:
+            self.show_notice(sentence)
 
     # proposing ---------------------------------------------------------------------------
     def free_slots(self) -> list[AvailabilitySlot]:
@@ -259,4 +283,4 @@ class ChatBooking(QObject):
             self.menu.addAction(self.bookings.when(slot.start), partial(self._propose, cid, slot))
 
     def _propose(self, cid: str, slot: AvailabilitySlot) -> None:
-        self.bookings.propose(cid, slot)
+        self.bookings.propose(cid, slot, origin=self)

@@ -1,5 +1,4 @@
-"""The booking view: a skill's dates and live slots to book (or, for its provider, to manage),
-with the chat with the provider beside it."""
+"""The booking view: a skill's dates and live slots to book or manage, the chat beside it."""
 
 from __future__ import annotations
 
@@ -139,8 +138,8 @@ class BookingPage(QWidget):
         bookings.bookingsChanged.connect(lambda _: self.refresh())
         bookings.booked.connect(self._booked)
         bookings.slotTaken.connect(self._taken)
-        bookings.done.connect(self.outcome.setText)
-        bookings.error.connect(self.outcome.setText)
+        bookings.done.connect(self._said)
+        bookings.error.connect(self._failed)
 
     # showing a skill -----------------------------------------------------------------------
     @property
@@ -261,7 +260,7 @@ class BookingPage(QWidget):
             return
         self.outcome.setText("Booking…")
         button.setEnabled(False)
-        self.bookings.book(button.slot.slot)
+        self.bookings.book(button.slot.slot, origin=self)
 
     def _provider_menu(self, button: SlotButton) -> None:
         menu = QMenu(self)
@@ -269,9 +268,9 @@ class BookingPage(QWidget):
         slot = button.slot
         booking = self._booking_of(slot)
         if slot.available:
-            menu.addAction("Remove slot", lambda: self.bookings.remove_slot(slot))
+            menu.addAction("Remove slot", lambda: self.bookings.remove_slot(slot, origin=self))
         elif booking is not None:
-            self.tools.booking_actions(menu, booking)
+            self.tools.booking_actions(menu, booking, self)
         menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
 
     def _booking_of(self, slot: AvailabilitySlot) -> Booking | None:
@@ -280,12 +279,27 @@ class BookingPage(QWidget):
                 return booking
         return None
 
-    def _booked(self, booking: Booking) -> None:
+    def _mine(self, origin: object) -> bool:
+        return origin is self or origin is self.tools
+
+    def _said(self, sentence: str, origin: object) -> None:
+        if self._mine(origin):
+            self.outcome.setText(sentence)
+
+    def _failed(self, sentence: str, origin: object) -> None:
+        if self._mine(origin):
+            self.outcome.setText(sentence)
+            self.refresh()  # (the slot clicked works again)
+
+    def _booked(self, booking: Booking, origin: object) -> None:
+        if not self._mine(origin):
+            return
         slot = self.bookings.slot(booking.slot)
-        when = self.bookings.when(slot.start) if slot is not None else booking.date
+        when = self.bookings.when(slot.start) if slot is not None else "the session"
         self.outcome.setText(f"Requested {when}: the provider has been asked to confirm.")
         self.refresh()
 
-    def _taken(self, slot: Slot | None) -> None:
-        self.outcome.setText("This slot was just taken. Please pick another time.")
-        self.refresh()
+    def _taken(self, _slot: Slot | None, origin: object) -> None:
+        if self._mine(origin):
+            self.outcome.setText("This slot was just taken. Please pick another time.")
+            self.refresh()

@@ -90,7 +90,7 @@ class ChatBridge(QObject):
         self._own_http: aiohttp.ClientSession | None = None
         self.closed = False
         self._tally = UnreadTally()
-        self._pump = self._spawn(self._run(), "events")
+        self._pump = self.spawn(self._run(), "events")
 
     # the event pump ------------------------------------------------------------------------
     @property
@@ -161,7 +161,7 @@ class ChatBridge(QObject):
             self.bookingEvent.emit(event)
 
     # running commands ----------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         return self._tasks.spawn(coro, name)
 
     def _call(
@@ -192,7 +192,7 @@ class ChatBridge(QObject):
             if done is not None:
                 done(result)
 
-        task = self._spawn(guarded(), action)
+        task = self.spawn(guarded(), action)
 
         def never_started(_: asyncio.Task[None]) -> None:  # cancelled before its first step
             if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
@@ -386,7 +386,7 @@ class ChatBridge(QObject):
         self._tasks.cancel()
         if self._own_http is not None and not self._own_http.closed:
             session, self._own_http = self._own_http, None
-            self._spawn(session.close(), "close the photo session")
+            self.spawn(session.close(), "close the photo session")
 
     async def aclose(self) -> None:
         """Let draft writes finish, then :meth:`close` and wait for every task to end."""

@@ -1,5 +1,4 @@
-"""The marketplace's pages in the main window: a skill, its booking view with the chat with
-the provider beside it, and the list of my bookings."""
+"""The marketplace pages of the main window: a skill, its booking view, and my bookings."""
 
 from __future__ import annotations
 
@@ -75,6 +74,8 @@ class MarketPages(QObject):
     def show_booking(self, skill: Skill) -> None:
         """*skill*'s booking view; for someone else's skill, with the chat with its provider."""
         page = self.booking_page
+        if skill.provider_id == self.window.bridge.uid:
+            self.chat_to_stack()  # (no chat beside my own slots)
         page.show_skill(skill)
         self.window.right.setCurrentWidget(page)
         if not page.mine:
@@ -89,8 +90,9 @@ class MarketPages(QObject):
         self._pending = skill
         self.window.bridge.open_conversation(skill.provider_id, skill.id)
 
-    def conversation_opened(self, cid: str) -> bool:
-        """Place a conversation just opened for a skill; False: not ours to place."""
+    def conversation_opened(self, cid: str) -> None:
+        """Place a conversation just opened: beside the booking view that asked for it, else
+        on the right side (the Chats tab chosen)."""
         skill, self._pending = self._pending, None
         self.skill_page.opened()
         entry = None
@@ -102,11 +104,10 @@ class MarketPages(QObject):
         if self._beside and page is not None and self.window.right.currentWidget() is page:
             self.window.chat.open(cid, self.window.known_entry(cid) or entry)
             page.place_chat(self.window.chat)
-            return True
+            return
         self._beside = False
         self.window.tabs.setCurrentIndex(0)
         self.window.open_conversation(cid, entry)
-        return True
 
     def chat_to_stack(self) -> None:
         """Put the chat back on the right side's stack (before showing it there)."""
@@ -121,7 +122,9 @@ class MarketPages(QObject):
             self._beside = False
 
     def failed(self) -> None:
+        """A command failed (maybe the opening of a conversation): nothing is pending."""
         self.skill_page.opened()
+        self._pending, self._beside = None, False
 
 
 class BookingList(ListPanel):
@@ -187,6 +190,6 @@ class BookingList(ListPanel):
             return
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        booking_actions(menu, self.bookings, booking)
+        booking_actions(menu, self.bookings, booking)  # (errors: the status line)
         if not menu.isEmpty():
             menu.popup(self.list.viewport().mapToGlobal(pos))

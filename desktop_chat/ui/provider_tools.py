@@ -1,5 +1,4 @@
-"""A provider's tools under their skill's slots: add a slot, fill weeks from a weekly
-template, and answer booking requests (Confirm / Decline)."""
+"""A provider's tools under their slots: add a slot, a weekly template, answer requests."""
 
 from __future__ import annotations
 
@@ -51,15 +50,17 @@ def parse_times(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(found)))
 
 
-def booking_actions(menu: QMenu, bookings: BookingBridge, booking: Booking) -> None:
+def booking_actions(
+    menu: QMenu, bookings: BookingBridge, booking: Booking, origin: object = None
+) -> None:
     """The actions *booking* allows me: Confirm / Decline a request (its provider), Cancel a
-    requested or confirmed one (either side)."""
-    provider = booking.provider_id == bookings.uid
-    if provider and booking.status is BookingStatus.REQUESTED:
-        menu.addAction("Confirm", lambda: bookings.confirm(booking.booking_id))
-        menu.addAction("Decline", lambda: bookings.decline(booking.booking_id))
+    requested or confirmed one (either side); their outcomes go to *origin*."""
+    bid = booking.booking_id
+    if booking.provider_id == bookings.uid and booking.status is BookingStatus.REQUESTED:
+        menu.addAction("Confirm", lambda: bookings.confirm(bid, origin))
+        menu.addAction("Decline", lambda: bookings.decline(bid, origin))
     if booking.status.active:
-        menu.addAction("Cancel booking", lambda: bookings.cancel(booking.booking_id))
+        menu.addAction("Cancel booking", lambda: bookings.cancel(bid, origin))
 
 
 class ProviderTools(QWidget):
@@ -161,9 +162,9 @@ class ProviderTools(QWidget):
         label = QLabel(f"{self.bookings.name_of(booking.student_id)} · {when}", row)
         label.setTextFormat(Qt.TextFormat.PlainText)
         confirm = QPushButton("Confirm", row)
-        confirm.clicked.connect(lambda: self.bookings.confirm(booking.booking_id))
+        confirm.clicked.connect(lambda: self.bookings.confirm(booking.booking_id, self))
         decline = QPushButton("Decline", row)
-        decline.clicked.connect(lambda: self.bookings.decline(booking.booking_id))
+        decline.clicked.connect(lambda: self.bookings.decline(booking.booking_id, self))
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(label, 1)
@@ -171,17 +172,17 @@ class ProviderTools(QWidget):
         layout.addWidget(decline)
         return row
 
-    def booking_actions(self, menu: QMenu, booking: Booking) -> None:
-        booking_actions(menu, self.bookings, booking)
+    def booking_actions(self, menu: QMenu, booking: Booking, origin: object) -> None:
+        booking_actions(menu, self.bookings, booking, origin)
 
     def _add(self) -> None:
         if self.skill is None:
             return
         start = self.start.dateTime().toMSecsSinceEpoch()
         if start <= now_ms():
-            self.bookings.error.emit("A slot must start in the future.")
+            self.bookings.error.emit("A slot must start in the future.", self)
             return
-        self.bookings.add_slot(self.skill.id, start, self.minutes.value())
+        self.bookings.add_slot(self.skill.id, start, self.minutes.value(), self)
 
     def _fill(self) -> None:
         if self.skill is None:
@@ -193,6 +194,6 @@ class ProviderTools(QWidget):
                 raise ValueError("choose at least one weekday")
             template = WeeklyTemplate(chosen, self.minutes.value())
         except (ValueError, CoreError) as exc:
-            self.bookings.error.emit(f"Could not fill the weeks: {exc}.")
+            self.bookings.error.emit(f"Could not fill the weeks: {exc}.", self)
             return
-        self.bookings.apply_template(self.skill.id, template)
+        self.bookings.apply_template(self.skill.id, template, self)

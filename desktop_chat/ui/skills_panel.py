@@ -146,9 +146,7 @@ class SkillPage(QScrollArea):
         self.book = QPushButton("Book a session", body)
         self.book.setAccessibleName("Book a session")
         self.book.setStyleSheet(self.button.styleSheet())
-        self.book.clicked.connect(
-            lambda: self.bookRequested.emit(self.skill) if self.skill else None
-        )
+        self.book.clicked.connect(self._book)
         self.note = QLabel(body)
         self.note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.note.setAccessibleName("Note")

@@ -13,7 +13,7 @@ import pytest
 from desktop_chat.client.bookings import SlotTakenError
 from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.config import BackendConfig
-from desktop_chat.client.errors import PermissionDeniedError
+from desktop_chat.client.errors import InvalidRequestError, PermissionDeniedError
 from desktop_chat.client.events import AvailabilityChanged, BookingsChanged
 from desktop_chat.client.token_store import MemoryTokenStore
 from desktop_chat.core import booking as rec
@@ -189,6 +189,21 @@ def test_the_rules_guard_slots_bookings_and_cards(own: ServerProcess, tmp_path: 
                 await maya.db.update("/", forced)
             with pytest.raises(SlotTakenError):
                 await maya.desk.book(taken)
+
+            # A held slot is never overwritten or removed, not even by its provider.
+            held = f"skillAvailability/guitar/{taken.date}/{taken.slot_id}"
+            again = rec.new_slot("guitar", gone.start, gone.end, ZONE)
+            assert list(again) == [held]
+            with pytest.raises(PermissionDeniedError):
+                await leo.db.update("/", again)
+            with pytest.raises(PermissionDeniedError):
+                await leo.db.update("/", rec.remove_slot(taken))
+            with pytest.raises(InvalidRequestError, match="a slot at that time already"):
+                await leo.desk.add_slot("guitar", gone.start, gone.end, ZONE)
+            # Booking a slot I hold already gives my booking (a double click), no error.
+            assert sam.desk is not None
+            mine = await sam.desk.book(taken)
+            assert mine.student_id == sam.uid and mine.slot == taken
 
             # Only the provider confirms.
             (booking,) = [b for b in (await _bookings(sam)) if b.slot == taken]

@@ -162,7 +162,7 @@ def test_a_student_books_live_slots_beside_the_chat(
 
         # A slot taken just before the click: "this slot was just taken", nothing else.
         with qtbot.waitSignal(page.bookings.slotTaken, timeout=LONG):
-            page.bookings.book(second)
+            page.bookings.book(second, origin=page)
         assert page.outcome.text() == "This slot was just taken. Please pick another time."
         assert [b.slot for b in page.bookings.bookings()] == [first]
 

@@ -46,16 +46,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="desktop-chat", description="The desktop messenger of the skill-sharing marketplace."
     )
+    parser.add_argument("--profile", help="a separate set of accounts and local data")
     parser.add_argument(
-        "--profile",
-        default=None,
-        help="a separate set of accounts and local data (default: default)",
+        "--self-test", action="store_true", help="check the app end to end and exit (0: passed)"
     )
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        help="seed a local demo server and open two windows: a student and a provider",
-    )
+    demo = "seed a local demo server and open two windows: a student and a provider"
+    parser.add_argument("--demo", action="store_true", help=demo)
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default)")
     parser.add_argument(
         SERVE_EMBEDDED,
@@ -348,8 +344,7 @@ def _serve(server_args: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | None = None) -> int:
-    """Run the app; ``--serve-embedded ARGS`` runs ``desktop-chat-server ARGS`` instead (how a
-    bundled app starts its own local server)."""
+    """Run the app (``--serve-embedded ARGS``: ``desktop-chat-server ARGS``, for a bundle)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == [SERVE_EMBEDDED]:  # quick: no argparse, no Qt
         return _serve(args_list[1:])
@@ -361,6 +356,10 @@ def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | N
         level=level if isinstance(level, int) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.self_test:  # (no Qt: the client and the embedded server, as the app uses them)
+        from desktop_chat.client.self_test import run_self_test
+
+        return run_self_test()
     # The client before Qt: once PySide6 is imported, its import hook inspects every module
     # imported after it (tens of milliseconds of start-up for the client's few hundred).
     for module in _BEFORE_QT:

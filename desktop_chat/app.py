@@ -52,13 +52,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     demo = "seed a local demo server and open two windows: a student and a provider"
     parser.add_argument("--demo", action="store_true", help=demo)
+    parser.add_argument("link", nargs="?", help="a desktopchat:// link to open")
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default)")
-    parser.add_argument(
-        SERVE_EMBEDDED,
-        nargs=argparse.REMAINDER,
-        metavar="ARGS",
-        help="run `desktop-chat-server ARGS` instead (how a bundled app starts its server)",
-    )
+    serve = "run `desktop-chat-server ARGS` instead (how a bundled app starts its server)"
+    parser.add_argument(SERVE_EMBEDDED, nargs=argparse.REMAINDER, metavar="ARGS", help=serve)
     return parser.parse_args(list(argv))
 
 
@@ -369,6 +366,7 @@ def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | N
 
     from desktop_chat.client.errors import ConfigError
     from desktop_chat.client.profiles import DEMO_PROFILE, Profile
+    from desktop_chat.ui.link_router import LinkRouter
     from desktop_chat.ui.single_instance import SingleInstance
 
     try:
@@ -381,8 +379,9 @@ def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | N
     qapp.setApplicationName("Desktop Chat")
     qapp.setQuitOnLastWindowClosed(False)  # the app decides when to stop, after cleaning up
     instance = SingleInstance(profile.instance_key)
-    if not instance.acquire():
+    if not instance.acquire(link=args.link):
         return 0
+    LinkRouter.install(instance, args.link)  # (this launch's link, and later launches')
     app = DesktopApp(
         qapp, profile, demo=args.demo, instance=instance, window_factory=window_factory
     )

@@ -60,6 +60,7 @@ class BookingBridge(QObject):
     slotTaken = Signal(object, object)  # Slot (someone else was first), origin
     skillRead = Signal(object)  # Skill: what read_skill asked for
     bookingOpened = Signal(object)  # Skill: the one open_booking's booking is of
+    skillOpened = Signal(object)  # Skill: what open_skill asked for
     conversationSkill = Signal(str, str)  # conversation id, the skill it started about
     done = Signal(str, object)  # a sentence (what a command did), origin: the view that asked
     error = Signal(str, object)  # a sentence, origin
@@ -205,6 +206,12 @@ class BookingBridge(QObject):
                 self.conversationSkill.emit(cid, skill_id)
 
         return self._run("read what the conversation is about", work, read)
+
+    def open_skill(self, skill_id: str) -> asyncio.Task[None] | None:
+        """Read a skill to show its page: ``skillOpened(Skill)``."""
+        return self._run(
+            "open the skill", lambda desk: self._skill(desk, skill_id), self.skillOpened.emit
+        )
 
     def open_booking(self, booking_id: str) -> asyncio.Task[None] | None:
         """Read the skill one of my bookings is of: ``bookingOpened(Skill)``."""

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_chat.core.deep_links import DeepLink, LinkKind
 from desktop_chat.core.model import ConversationEntry, Message, Notification
 from desktop_chat.ui.account_menu import AccountButton
 from desktop_chat.ui.app_settings import AppSettings, mute_menu, offer_mute
@@ -356,6 +357,19 @@ class MainWindow(QMainWindow):
     def conversation_name(self, cid: str) -> str | None:
         entry = self.known_entry(cid)
         return entry.other_user_name if entry is not None else None
+
+    def open_link(self, link: DeepLink) -> str | None:
+        """Open what a desktopchat:// link names; a sentence if it cannot be opened here."""
+        if link.kind is LinkKind.CONVERSATION:
+            if self.bridge.other_of(link.id) is None:
+                return "This link names a conversation that is not one of yours."
+            self.tabs.setCurrentIndex(0)
+            self.open_conversation(link.id)
+        elif link.kind is LinkKind.BOOKING:
+            self.pages.open_booking(link.id)
+        else:
+            self.pages.open_skill(link.id)
+        return None
 
     def open_notification(self, item: Notification) -> None:
         self.bell.open_notification(item)

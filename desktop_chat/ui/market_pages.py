@@ -47,6 +47,7 @@ class MarketPages(QObject):
         window.right.addWidget(self.skill_page)
         window.right.currentChanged.connect(self._page_changed)
         self.bookings.bookingOpened.connect(self.show_booking)
+        self.bookings.skillOpened.connect(self.show_skill)
         self._booking_page: BookingPage | None = None
         self._pending: Skill | None = None  # the skill whose provider's chat is being opened
         self._beside = False  # the chat opening goes beside the booking view
@@ -81,6 +82,10 @@ class MarketPages(QObject):
         if not page.mine:
             self._beside = True
             self._message_provider(skill)
+
+    def open_skill(self, skill_id: str) -> None:
+        """A skill's page, by id (a link)."""
+        self.bookings.open_skill(skill_id)
 
     def open_booking(self, booking_id: str) -> None:
         """The booking view of one of my bookings (a notification's link)."""

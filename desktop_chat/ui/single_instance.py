@@ -8,13 +8,15 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QWidget
 
-__all__ = ["SHOW", "SingleInstance", "bring_to_front"]
+__all__ = ["OPEN", "SHOW", "SingleInstance", "bring_to_front"]
 
 log = logging.getLogger("desktop_chat.ui")
 
 SHOW = b"show\n"
 """What a second instance sends to the first."""
-_MAX_MESSAGE = 1024
+OPEN = b"open "
+"""Then, if it was started with a link: ``open <link>\n`` (the first one opens it)."""
+_MAX_MESSAGE = 4096
 
 
 def bring_to_front(window: QWidget) -> None:
@@ -36,21 +38,24 @@ class SingleInstance(QObject):
     """
 
     showRequested = Signal()
+    linkRequested = Signal(str)  # a link a later launch was given (not checked yet)
 
     def __init__(self, key: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.key = key
         self._server: QLocalServer | None = None
         self._buffers: dict[QLocalSocket, bytes] = {}
+        self._link: str | None = None
 
     @property
     def primary(self) -> bool:
         """True once this process holds the profile."""
         return self._server is not None and self._server.isListening()
 
-    def acquire(self, timeout_ms: int = 2000) -> bool:
+    def acquire(self, timeout_ms: int = 2000, link: str | None = None) -> bool:
         """True if this is the first instance; False if another one runs (and was asked to
-        show itself)."""
+        show itself, and to open *link* if given)."""
+        self._link = " ".join(link.split()) if link else None  # (one line, whatever it holds)
         if self.primary:
             return True
         if self._tell_running(timeout_ms):
@@ -80,6 +85,8 @@ class SingleInstance(QObject):
         if not socket.waitForConnected(timeout_ms):
             return False
         socket.write(SHOW)
+        if self._link:
+            socket.write(OPEN + self._link.encode("utf-8", "replace")[: _MAX_MESSAGE - 8] + b"\n")
         socket.flush()
         socket.waitForBytesWritten(timeout_ms)
         socket.disconnectFromServer()
@@ -115,6 +122,8 @@ class SingleInstance(QObject):
             if line.strip() == SHOW.strip():
                 log.info("a second launch asked to show the window")
                 self.showRequested.emit()
+            elif line.startswith(OPEN):
+                self.linkRequested.emit(line[len(OPEN) :].decode("utf-8", "replace").strip())
         if len(data) > _MAX_MESSAGE:  # not one of ours: drop it
             connection.abort()
             data = b""

@@ -324,3 +324,46 @@ def test_booking_cards_live_in_the_chat(
     finally:
         window.close()
         run_on(qtbot, qloop, bridge.aclose())
+
+
+def test_desktopchat_links_open_their_item_or_say_why_not(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, market: Market
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop_chat.ui.link_router import LinkRouter
+
+    leo, maya = market.leo, market.maya
+    assert leo.uid is not None and maya.desk is not None
+    cid = run_on(qtbot, qloop, maya.open_conversation(leo.uid))
+    booking = run_on(qtbot, qloop, maya.desk.book(market.slots[0]))
+    router = LinkRouter()
+    bridge, window = open_window(qtbot, maya)
+    try:
+        qtbot.waitUntil(lambda: bridge.other_of(cid) is not None, timeout=LONG)
+        router.open(f"desktopchat://conversation/{cid}")
+        assert window.chat.cid == cid and window.right.currentWidget() is window.chat
+        with qtbot.waitSignal(window.pages.bookings.skillOpened, timeout=LONG):
+            router.open(f"desktopchat://skill/{market.skill.id}")
+        assert window.right.currentWidget() is window.skill_page
+        assert window.skill_page.title.text() == "Jazz guitar"
+        with qtbot.waitSignal(window.pages.bookings.bookingOpened, timeout=LONG):
+            router.open(f"desktopchat://booking/{booking.booking_id}/")
+        assert window.right.currentWidget() is window.pages.booking_page
+        assert len(router.opened) == 3
+
+        for link, says in (
+            ("desktopchat://chat/1", "must name one of: conversation, booking, skill"),
+            ("desktopchat://conversation/someone_elses", "not one of yours"),
+        ):
+            with qtbot.waitSignal(router.refused, timeout=LONG) as refused:
+                router.open(link)
+            assert says in refused.args[0]
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+        assert len([b for b in boxes if b.isVisible()]) == 2
+        for box in boxes:
+            box.close()
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())
+        router.deleteLater()

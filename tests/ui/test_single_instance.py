@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
@@ -79,3 +81,37 @@ def test_bring_to_front_restores_a_minimised_window(qapp: QApplication, qtbot: Q
     bring_to_front(window)
     assert window.isVisible()
     assert not window.isMinimized()
+
+
+def test_a_later_launch_hands_its_link_to_the_first(qapp: QApplication, qtbot: QtBot) -> None:
+    name = key()
+    first, second = SingleInstance(name), SingleInstance(name)
+    try:
+        assert first.acquire()
+        with qtbot.waitSignal(first.linkRequested, timeout=10_000) as asked:
+            assert not second.acquire(link="desktopchat://conversation/a\nb")
+        assert asked.args == ["desktopchat://conversation/a b"]  # (one line, checked later)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_desktop_chat_with_a_link_hands_it_to_the_running_app(
+    qapp: QApplication, qtbot: QtBot, tmp_path: Path
+) -> None:
+    """`desktop-chat desktopchat://...` while the profile's app runs: the link goes to it and
+    the launch exits 0 (what the OS does when a link is clicked)."""
+    from desktop_chat.client.profiles import Profile
+
+    profile = Profile.named("links", tmp_path)
+    running = SingleInstance(profile.instance_key)
+    try:
+        assert running.acquire()
+        env = {**os.environ, "DESKTOP_CHAT_DATA_DIR": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+        command = [sys.executable, "-m", "desktop_chat.app", "--profile", "links"]
+        with qtbot.waitSignal(running.linkRequested, timeout=30_000) as asked:
+            launch = subprocess.Popen([*command, "desktopchat://booking/b1"], env=env)
+        assert asked.args == ["desktopchat://booking/b1"]
+        assert launch.wait(timeout=60) == 0
+    finally:
+        running.close()

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
+
+from desktop_chat.ui.autostart import Autostart, AutostartError
 
 __all__ = ["MUTE_CHOICES", "AppSettings", "Privacy", "mute_menu", "offer_mute", "settings_menu"]
 
@@ -56,6 +58,8 @@ class AppSettings(QObject):
         super().__init__(parent)
         self.store: QSettings | None = None
         self._memory: dict[str, object] = {}  # without a directory (tests): kept in memory
+        self.autostart = Autostart()
+        """Start at login: the OS's own login item is the setting (off until turned on)."""
         if directory is not None:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
@@ -186,7 +190,7 @@ def _check(menu: QMenu, text: str, on: bool, slot: object) -> QAction:
 
 def settings_menu(settings: AppSettings, parent: QWidget | None = None) -> QMenu:
     """ "Notifications": do not disturb, sound, volume, what notifications show, start
-    minimised; rebuilt from the settings each time it opens."""
+    minimised, start at login; rebuilt from the settings each time it opens."""
     menu = QMenu("Notification settings", parent)
     menu.aboutToShow.connect(lambda: _fill_settings(menu, settings))
     _fill_settings(menu, settings)
@@ -204,6 +208,12 @@ def _fill_settings(menu: QMenu, settings: AppSettings) -> None:
 
     def set_minimised(on: bool) -> None:
         settings.start_minimised = on
+
+    def set_login(on: bool) -> None:
+        try:
+            settings.autostart.enable() if on else settings.autostart.disable()
+        except AutostartError as exc:
+            QMessageBox.warning(menu.parentWidget(), "Desktop Chat", f"Sorry: {exc}.")
 
     _check(menu, "Do not disturb", settings.do_not_disturb, set_dnd)
     _check(menu, "Play sounds", settings.sound, set_sound)
@@ -226,6 +236,7 @@ def _fill_settings(menu: QMenu, settings: AppSettings) -> None:
         action.triggered.connect(lambda _on=False, p=privacy: setattr(settings, "privacy", p))
     menu.addSeparator()
     _check(menu, "Start minimised to the tray", settings.start_minimised, set_minimised)
+    _check(menu, "Start at login", settings.autostart.enabled(), set_login)
 
 
 def mute_menu(settings: AppSettings, cid: str, parent: QWidget | None = None) -> QMenu:

@@ -342,6 +342,8 @@ def _serve(server_args: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | None = None) -> int:
     """Run the app (``--serve-embedded ARGS``: ``desktop-chat-server ARGS``, for a bundle)."""
+    from desktop_chat.ui.diagnostics import install_crash_handler, setup_logging
+
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == [SERVE_EMBEDDED]:  # quick: no argparse, no Qt
         return _serve(args_list[1:])
@@ -349,10 +351,8 @@ def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | N
     if args.serve_embedded is not None:
         return _serve(args.serve_embedded)
     level = logging.getLevelName(str(args.log_level).upper())
-    logging.basicConfig(
-        level=level if isinstance(level, int) else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(level if isinstance(level, int) else logging.WARNING)  # (rotating, redacted)
+    install_crash_handler()  # (a report the next start offers to show)
     if args.self_test:  # (no Qt: the client and the embedded server, as the app uses them)
         from desktop_chat.client.self_test import run_self_test
 

@@ -25,6 +25,7 @@ from desktop_chat.client.chat_client import ChatClient
 from desktop_chat.client.errors import NetworkError
 from desktop_chat.ui.avatars import AvatarCache
 from desktop_chat.ui.bridge import ChatBridge
+from desktop_chat.ui.diagnostics import show_about
 from desktop_chat.ui.sign_in_window import SignInWindow
 from desktop_chat.ui.theme import SIZES, current_theme, scaled_font
 
@@ -146,6 +147,8 @@ class AccountButton(QToolButton):
         self.account_menu.addAction(self.who_action)
         self.account_menu.addSeparator()
         self.account_menu.addAction(self.sign_out_action)
+        self.account_menu.addSeparator()
+        self.account_menu.addAction("About Desktop Chat", lambda: show_about(self.window()))
         self.account_menu.aboutToShow.connect(self.refresh)
         self.setMenu(self.account_menu)
         avatars.avatarReady.connect(self._avatar_ready)

@@ -22,6 +22,7 @@ from desktop_chat.ui.desktop_notifications import (
     ToastNotifications,
     TrayNotifications,
 )
+from desktop_chat.ui.diagnostics import offer_crash_reports
 from desktop_chat.ui.notification_center import APP_TITLE, NotificationCenter, SoundPlayer
 from desktop_chat.ui.notification_delegate import draw_badge
 from desktop_chat.ui.notification_model import badge_count
@@ -259,3 +260,5 @@ async def attach_when_painted(app: DesktopApp, window: QWidget, bridge: ChatBrid
         app.desktop = DesktopShell(app.profile.directory, app.spawn, app.show_windows, app.quit)
     if window in app.windows:
         app.desktop.attach(window, bridge)
+        if window is app.windows[0]:  # (once: the first window of the run)
+            offer_crash_reports(window)

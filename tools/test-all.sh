@@ -14,7 +14,7 @@ APT_PACKAGES=(
     wrk libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
     xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libpulse0 pulseaudio
     pulseaudio-utils dbus trayer xdotool redis-server fonts-noto-color-emoji
-    desktop-file-utils appstream
+    desktop-file-utils appstream shellcheck
 )
 
 section "System packages (apt)"

@@ -377,6 +377,7 @@ def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | N
     existing = QApplication.instance()
     qapp = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     qapp.setApplicationName("Desktop Chat")
+    qapp.setDesktopFileName("app.desktopchat.DesktopChat")  # (Wayland: the entry's icon)
     qapp.setQuitOnLastWindowClosed(False)  # the app decides when to stop, after cleaning up
     instance = SingleInstance(profile.instance_key)
     if not instance.acquire(link=args.link):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from desktop_chat.core.deep_links import DeepLink, InvalidLinkError, parse_link
@@ -52,9 +53,20 @@ class LinkRouter(QObject):
         one this launch was given, if any."""
         router = cls(instance)
         instance.linkRequested.connect(router.open)
+        app = QApplication.instance()
+        if app is not None:  # macOS hands a running app its links as QFileOpenEvents
+            app.installEventFilter(router)
         if link:
             router.open(link)
         return router
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+            url = event.url()
+            if url.scheme().lower() == "desktopchat":
+                self.open(url.toString())
+                return True
+        return False
 
     def open(self, text: str) -> None:
         try:

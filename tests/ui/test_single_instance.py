@@ -115,3 +115,21 @@ def test_desktop_chat_with_a_link_hands_it_to_the_running_app(
         assert launch.wait(timeout=60) == 0
     finally:
         running.close()
+
+
+def test_a_link_the_system_hands_the_running_app_is_opened(qapp: QApplication) -> None:
+    """macOS gives a running app its links as QFileOpenEvents: the router takes them."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QFileOpenEvent
+
+    from desktop_chat.ui.link_router import LinkRouter
+
+    instance = SingleInstance(key())
+    router = LinkRouter.install(instance, None)
+    try:
+        QApplication.sendEvent(qapp, QFileOpenEvent(QUrl("desktopchat://skill/demo-guitar")))
+        assert [str(link) for link in router.pending] == ["desktopchat://skill/demo-guitar"]
+    finally:
+        qapp.removeEventFilter(router)
+        router.pending.clear()
+        instance.close()

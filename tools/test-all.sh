@@ -73,6 +73,9 @@ if [[ $rc -eq 5 ]]; then
 elif [[ $rc -ne 0 ]]; then
     echo "error: pytest failed (exit $rc)" >&2
 else
-    section "all checks passed"
+    bash tools/bundle-check.sh || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        section "all checks passed"
+    fi
 fi
 exit "$rc"

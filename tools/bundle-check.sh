@@ -23,6 +23,30 @@ if (( size > limit )); then
     echo "error: the bundle grew to ${size} MiB (limit ${limit} MiB)" >&2
     exit 1
 fi
-data=$(mktemp -d "$work/self-test-XXXX")
-DESKTOP_CHAT_DATA_DIR="$data" DESKTOP_CHAT_LOG_DIR="$data/log" \
-    xvfb-run -a "$bundle/desktop-chat" --self-test
+
+# The tarball (packaging/README.md), installed for a user whose home is a temporary dir; the
+# installed app runs its self-test under Xvfb; --uninstall removes it again.
+version=$(.venv/bin/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+stage="desktop-chat-$version-linux-$(uname -m)"
+rm -rf "build/bundle/$stage" "build/bundle/$stage.tar.gz"
+mkdir -p "build/bundle/$stage/icons"
+cp -R "$bundle" "build/bundle/$stage/"
+cp packaging/linux/install.sh packaging/linux/app.desktopchat.DesktopChat.desktop \
+    packaging/linux/app.desktopchat.DesktopChat.metainfo.xml "build/bundle/$stage/"
+cp resources/icons/app-*.png resources/icons/app.svg "build/bundle/$stage/icons/"
+tar -C build/bundle -czf "build/bundle/$stage.tar.gz" "$stage"
+echo "tarball: build/bundle/$stage.tar.gz ($(du -BM "build/bundle/$stage.tar.gz" | cut -f1))"
+home="$work/home"
+mkdir -p "$home"
+tar -C "$work" -xzf "build/bundle/$stage.tar.gz"
+HOME="$home" XDG_DATA_HOME="$home/.local/share" XDG_CONFIG_HOME="$home/.config" \
+    "$work/$stage/install.sh"
+HOME="$home" DESKTOP_CHAT_DATA_DIR="$home/data" DESKTOP_CHAT_LOG_DIR="$home/log" \
+    xvfb-run -a "$home/.local/bin/desktop-chat" --self-test
+HOME="$home" XDG_DATA_HOME="$home/.local/share" XDG_CONFIG_HOME="$home/.config" \
+    "$work/$stage/install.sh" --uninstall
+if [[ -e "$home/.local/bin/desktop-chat" || -e "$home/.local/share/desktop-chat" ]]; then
+    echo "error: --uninstall left the app behind" >&2
+    exit 1
+fi
+echo "bundle checks passed"

@@ -366,8 +366,7 @@ def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | N
 
     from desktop_chat.client.errors import ConfigError
     from desktop_chat.client.profiles import DEMO_PROFILE, Profile
-    from desktop_chat.ui.link_router import LinkRouter
-    from desktop_chat.ui.single_instance import SingleInstance
+    from desktop_chat.ui.single_instance import LinkRouter, SingleInstance
 
     try:
         profile = Profile.named(DEMO_PROFILE if args.demo else args.profile)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.deep_links import DeepLink, LinkKind
+from desktop_chat.core.links import DeepLink, LinkKind
 from desktop_chat.core.model import ConversationEntry, Message, Notification
 from desktop_chat.ui.account_menu import AccountButton
 from desktop_chat.ui.app_settings import AppSettings, mute_menu, offer_mute

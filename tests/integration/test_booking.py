@@ -1,5 +1,4 @@
-"""Booking against the real server: live slots, the atomic booking write, a 50-student race,
-the provider's side, booking cards and the rules that guard them."""
+"""Booking on the real server: live slots, the atomic write, a 50-student race, the rules."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The booking view against the real server: live slots, booking with one click, "just taken",
-the provider's tools and requests, the chat beside it; with screenshots."""
+"""The booking view, booking cards and links against the real server, with screenshots."""
 
 from __future__ import annotations
 
@@ -331,7 +330,7 @@ def test_desktopchat_links_open_their_item_or_say_why_not(
 ) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    from desktop_chat.ui.link_router import LinkRouter
+    from desktop_chat.ui.single_instance import LinkRouter
 
     leo, maya = market.leo, market.maya
     assert leo.uid is not None and maya.desk is not None

@@ -122,7 +122,7 @@ def test_a_link_the_system_hands_the_running_app_is_opened(qapp: QApplication) -
     from PySide6.QtCore import QUrl
     from PySide6.QtGui import QFileOpenEvent
 
-    from desktop_chat.ui.link_router import LinkRouter
+    from desktop_chat.ui.single_instance import LinkRouter
 
     instance = SingleInstance(key())
     router = LinkRouter.install(instance, None)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from desktop_chat.core.deep_links import DeepLink, InvalidLinkError, LinkKind, parse_link
+from desktop_chat.core.links import DeepLink, InvalidLinkError, LinkKind, parse_link
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from desktop_chat.core.deep_links import SCHEME
+from desktop_chat.core.links import SCHEME
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"

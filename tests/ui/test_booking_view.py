@@ -152,7 +152,7 @@ def test_a_student_books_live_slots_beside_the_chat(
         # Maya books with one click.
         qtbot.mouseClick(buttons(page)[first.slot_id], Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: state_of(page, first) is CardState.REQUESTED, timeout=LIVE)
-        assert "Requested" in page.outcome.text()
+        qtbot.waitUntil(lambda: "Requested" in page.outcome.text(), timeout=LONG)
         shoot(qtbot, window, "booking-view")
         apply_theme(qtbot_app(), DARK)
         page.refresh()
@@ -214,7 +214,7 @@ def test_the_provider_manages_slots_and_answers_requests(
             timeout=LIVE * 2,
         )
         qtbot.waitUntil(lambda: state_of(page, booking.slot) is CardState.CONFIRMED, timeout=LIVE)
-        assert "Booking confirmed" in page.outcome.text()
+        qtbot.waitUntil(lambda: "Booking confirmed" in page.outcome.text(), timeout=LONG)
         # Remove a free slot through its menu's action, as the provider.
         free = buttons(page)[market.slots[5].slot_id]
         page.bookings.remove_slot(free.slot)

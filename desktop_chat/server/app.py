@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -73,6 +74,10 @@ class ServerConfig:
     redis_url: str | None = None
     """Socket.IO across nodes (AsyncRedisManager) and presence counts in Redis."""
     socketio_only: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure: bool = False
+    """Serve plain HTTP on an address other than loopback anyway (not recommended)."""
     """Serve only Socket.IO, against the data backend at *database_url*."""
     database_url: str | None = None
     firebase: bool | None = None
@@ -149,7 +154,9 @@ class Server:
                 self.leases = Leases(config.lease_ttl, config.lease_wait)
                 add_lease_routes(app, self.leases, access.is_admin)
             app.router.add_route("*", "/{tail:.*}", api.handle)
-            self._runner, self._site, self.port = await listen(app, config.host, config.port)
+            self._runner, self._site, self.port = await listen(
+                app, config.host, config.port, tls_context(config)
+            )
             lead_ms = round(config.reminder_minutes * 60_000)
             if lead_ms > 0:
                 self.reminders = Reminders(self.db, lead_ms)
@@ -189,13 +196,37 @@ def realtime_settings(config: ServerConfig) -> RealtimeSettings:
     return RealtimeSettings(typing_rate=rate, typing_burst=max(1, int(rate * 2)))
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    """The TLS context of ``--tls-cert``/``--tls-key`` (None: plain HTTP). An address other
+    than loopback needs TLS, or ``--insecure`` said out loud: ServerError otherwise."""
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ServerError("--tls-cert and --tls-key go together")
+    if config.tls_cert is None or config.tls_key is None:
+        if config.host not in LOOPBACK and not config.insecure:
+            raise ServerError(
+                f"--host {config.host} would serve the network in plain HTTP: give --tls-cert "
+                "and --tls-key, or --insecure to do it anyway"
+            )
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ServerError(f"cannot use the TLS certificate {config.tls_cert}: {exc}") from exc
+    return context
+
+
 async def listen(
-    app: web.Application, host: str, port: int
+    app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
 ) -> tuple[web.AppRunner, web.TCPSite, int]:
-    """Serve *app* on *host*:*port* (0: any free port); the runner, the site and the port."""
+    """Serve *app* on *host*:*port* (0: any free port), over TLS if *tls*; the runner, the
+    site and the port."""
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=5.0)
+    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=5.0, ssl_context=tls)
     try:
         await site.start()
     except BaseException:
@@ -232,7 +263,9 @@ class SocketNode:
             app = web.Application()
             self.realtime.attach(app)
             add_ops_routes(app, self.realtime)
-            self._runner, self._site, self.port = await listen(app, config.host, config.port)
+            self._runner, self._site, self.port = await listen(
+                app, config.host, config.port, tls_context(config)
+            )
         except BaseException:
             await self.stop()
             raise
@@ -268,7 +301,8 @@ async def serve(config: ServerConfig) -> None:
         await server.start()
         if isinstance(server, Server):  # first: "listening" means findable
             server.data_dir.publish(config.host, server.port)
-        print(f"listening on http://{config.host}:{server.port}", flush=True)
+        scheme = "https" if config.tls_cert is not None else "http"
+        print(f"listening on {scheme}://{config.host}:{server.port}", flush=True)
         if isinstance(server, Server) and server.leases is not None:
             server.leases.watch(stop.set)  # the last lease gone: the same stop as SIGTERM
         await stop.wait()

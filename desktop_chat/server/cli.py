@@ -113,7 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the server (the default)")
-    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument(
+        "--host", default="127.0.0.1", help="another address needs --tls-cert/--tls-key"
+    )
+    serve_cmd.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
+    serve_cmd.add_argument("--tls-key", type=Path, help="the certificate's private key")
+    serve_cmd.add_argument(
+        "--insecure", action="store_true", help="plain HTTP on a non-loopback --host anyway"
+    )
     serve_cmd.add_argument("--port", type=int, default=9000, help="0 picks a free port")
     serve_cmd.add_argument("--data-dir", type=Path, default=None)
     serve_cmd.add_argument(
@@ -276,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                 rules_file=args.rules,
                 redis_url=args.redis_url,
                 socketio_only=args.socketio_only,
+                tls_cert=args.tls_cert,
+                tls_key=args.tls_key,
+                insecure=args.insecure,
                 database_url=args.database_url,
                 firebase=args.firebase,
                 typing_rate=args.typing_rate,

@@ -1,0 +1,126 @@
+"""Secure by default: loopback unless told; another address needs TLS or --insecure; no CORS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def serve(tmp: Path, *args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "desktop_chat.server", "serve", "--port", "0"]
+    command += ["--data-dir", str(tmp / "data"), "--scrypt-n", "16", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def listening(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("listening on "), line + (
+        process.stderr.read() if process.stderr else ""
+    )
+    return line.split()[-1]
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.communicate(timeout=30)
+
+
+def test_another_address_in_plain_http_is_refused_until_said(tmp_path: Path) -> None:
+    refused = serve(tmp_path, "--host", "0.0.0.0")
+    _, err = refused.communicate(timeout=60)
+    assert refused.returncode == 1
+    assert "--host 0.0.0.0 would serve the network in plain HTTP" in err
+    assert "--tls-cert" in err and "Traceback" not in err
+
+    allowed = serve(tmp_path, "--host", "0.0.0.0", "--insecure")
+    try:
+        assert listening(allowed).startswith("http://0.0.0.0:")
+    finally:
+        stop(allowed)
+
+    half = serve(tmp_path, "--tls-cert", str(tmp_path / "c.pem"))
+    _, err = half.communicate(timeout=60)
+    assert half.returncode == 1 and "--tls-cert and --tls-key go together" in err
+
+
+def certificate(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_tls_serves_https_and_no_cors_by_default(tmp_path: Path) -> None:
+    cert, key = certificate(tmp_path)
+    server = serve(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        url = listening(server)
+        assert url.startswith("https://127.0.0.1:")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        request = urllib.request.Request(
+            f"{url}/skills.json?ns=desktop-chat", headers={"Origin": "https://elsewhere.example"}
+        )
+        try:
+            answer = urllib.request.urlopen(request, context=trusted, timeout=30)
+            status, headers, body = answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as refused:  # (no token: the rules answer)
+            status, headers, body = refused.code, refused.headers, refused.read()
+        assert status in (200, 401) and isinstance(json.loads(body), (dict, type(None)))
+        assert "Access-Control-Allow-Origin" not in headers  # no CORS unless configured
+        plain = url.replace("https://", "http://")
+        try:
+            urllib.request.urlopen(f"{plain}/.json", timeout=10)
+            raise AssertionError("plain HTTP answered on the TLS port")
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+    finally:
+        stop(server)
+
+
+def test_secret_files_are_the_owners_alone(tmp_path: Path) -> None:
+    server = serve(tmp_path)
+    try:
+        listening(server)
+        data = tmp_path / "data"
+        for name in ("signing-key.pem", "admin-secret", "accounts.sqlite3"):
+            mode = (data / name).stat().st_mode
+            assert mode & 0o077 == 0, f"{name} is readable by others: {oct(mode)}"
+        assert (data.stat().st_mode & 0o077) == 0  # the data dir itself
+    finally:
+        stop(server)

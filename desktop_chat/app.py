@@ -342,14 +342,14 @@ def _serve(server_args: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None, *, window_factory: WindowFactory | None = None) -> int:
     """Run the app (``--serve-embedded ARGS``: ``desktop-chat-server ARGS``, for a bundle)."""
-    from desktop_chat.ui.diagnostics import install_crash_handler, setup_logging
-
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == [SERVE_EMBEDDED]:  # quick: no argparse, no Qt
         return _serve(args_list[1:])
     args = parse_args(args_list)
     if args.serve_embedded is not None:
         return _serve(args.serve_embedded)
+    from desktop_chat.ui.diagnostics import install_crash_handler, setup_logging
+
     level = logging.getLevelName(str(args.log_level).upper())
     setup_logging(level if isinstance(level, int) else logging.WARNING)  # (rotating, redacted)
     install_crash_handler()  # (a report the next start offers to show)

@@ -27,7 +27,7 @@ from desktop_chat.ui.booking_bridge import BookingBridge, zone_note
 from desktop_chat.ui.booking_card import state_label
 from desktop_chat.ui.bridge import Skill
 from desktop_chat.ui.formatting import now_ms
-from desktop_chat.ui.provider_tools import ProviderTools
+from desktop_chat.ui.provider_tools import ProviderTools, booking_actions
 from desktop_chat.ui.theme import ACCENT, SIZES, scaled_font
 
 __all__ = ["BookingPage", "SlotButton"]
@@ -270,7 +270,7 @@ class BookingPage(QWidget):
         if slot.available:
             menu.addAction("Remove slot", lambda: self.bookings.remove_slot(slot, origin=self))
         elif booking is not None:
-            self.tools.booking_actions(menu, booking, self)
+            booking_actions(menu, self.bookings, booking, self)
         menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
 
     def _booking_of(self, slot: AvailabilitySlot) -> Booking | None:

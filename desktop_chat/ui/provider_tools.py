@@ -172,9 +172,6 @@ class ProviderTools(QWidget):
         layout.addWidget(decline)
         return row
 
-    def booking_actions(self, menu: QMenu, booking: Booking, origin: object) -> None:
-        booking_actions(menu, self.bookings, booking, origin)
-
     def _add(self) -> None:
         if self.skill is None:
             return

@@ -115,3 +115,13 @@ def keychain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKe
     keyring.set_keyring(fake)
     yield fake
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def themed(qapp: QApplication) -> Iterator[None]:
+    """Whatever theme a test applies is undone afterwards."""
+    style, palette, sheet = qapp.style().name(), qapp.palette(), qapp.styleSheet()
+    yield
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
+    qapp.setStyleSheet(sheet)

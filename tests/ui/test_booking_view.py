@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +42,8 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 @pytest.fixture(autouse=True)
-def themed(qapp: QApplication) -> Iterator[None]:
-    """The theme these tests apply is undone afterwards."""
-    style, palette, sheet = qapp.style().name(), qapp.palette(), qapp.styleSheet()
-    yield
-    qapp.setStyle(style)
-    qapp.setPalette(palette)
-    qapp.setStyleSheet(sheet)
+def _themed(themed: None) -> None:
+    """The theme these tests apply is undone afterwards (conftest's ``themed``)."""
 
 
 @dataclass
@@ -91,7 +87,11 @@ def market(
     close_all(qtbot, qloop, made.leo, made.maya, made.sam)
 
 
-def open_window(qtbot: QtBot, client: ChatClient) -> tuple[ChatBridge, MainWindow]:
+@contextmanager
+def opened(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, client: ChatClient
+) -> Iterator[tuple[ChatBridge, MainWindow]]:
+    """*client*'s main window, shown (light theme); closed with its bridge afterwards."""
     apply_theme(qtbot_app(), LIGHT)
     bridge = ChatBridge(client)
     window = MainWindow(bridge)
@@ -99,7 +99,11 @@ def open_window(qtbot: QtBot, client: ChatClient) -> tuple[ChatBridge, MainWindo
     window.resize(1180, 720)
     window.show()
     window.start()
-    return bridge, window
+    try:
+        yield bridge, window
+    finally:
+        window.close()
+        run_on(qtbot, qloop, bridge.aclose())
 
 
 def qtbot_app() -> QApplication:
@@ -130,8 +134,7 @@ def shoot(qtbot: QtBot, window: MainWindow, name: str) -> None:
 def test_a_student_books_live_slots_beside_the_chat(
     qtbot: QtBot, qloop: asyncio.AbstractEventLoop, market: Market
 ) -> None:
-    bridge, window = open_window(qtbot, market.maya)
-    try:
+    with opened(qtbot, qloop, market.maya) as (_bridge, window):
         window.pages.show_booking(market.skill)
         page = window.pages.booking_page
         qtbot.waitUntil(lambda: len(page.slot_buttons()) == 6, timeout=LONG)
@@ -170,9 +173,6 @@ def test_a_student_books_live_slots_beside_the_chat(
         assert window.chat.parent() is window.right
         assert page.bookings.wanted_by(page) == frozenset()
         assert page.bookings.wanted_by(window.chat_booking) == {market.skill.id}
-    finally:
-        window.close()
-        run_on(qtbot, qloop, bridge.aclose())
 
 
 def test_the_provider_manages_slots_and_answers_requests(
@@ -180,8 +180,7 @@ def test_the_provider_manages_slots_and_answers_requests(
 ) -> None:
     assert market.maya.desk is not None
     booking = run_on(qtbot, qloop, market.maya.desk.book(market.slots[2]))
-    bridge, window = open_window(qtbot, market.leo)
-    try:
+    with opened(qtbot, qloop, market.leo) as (_bridge, window):
         window.pages.show_booking(market.skill)
         page = window.pages.booking_page
         assert page.mine and page.tools.isVisibleTo(window)
@@ -227,9 +226,6 @@ def test_the_provider_manages_slots_and_answers_requests(
         with qtbot.waitSignal(page.bookings.error, timeout=LONG) as said:
             page.tools._fill()
         assert "25:00" in said.args[0]
-    finally:
-        window.close()
-        run_on(qtbot, qloop, bridge.aclose())
 
 
 def card_row(window: MainWindow, mid: str) -> int | None:
@@ -269,8 +265,7 @@ def test_booking_cards_live_in_the_chat(
         return cid, ids
 
     cid, (first, second, third) = run_on(qtbot, qloop, cards())
-    bridge, window = open_window(qtbot, maya)
-    try:
+    with opened(qtbot, qloop, maya) as (_bridge, window):
         qtbot.waitUntil(lambda: window.conversations.row_of(cid) is not None, timeout=LONG)
         window.open_conversation(cid)
         qtbot.waitUntil(lambda: card_row(window, third) is not None, timeout=LONG)
@@ -320,9 +315,6 @@ def test_booking_cards_live_in_the_chat(
         )
         window.chat.history.scroll_to_bottom()
         shoot(qtbot, window, "booking-cards")
-    finally:
-        window.close()
-        run_on(qtbot, qloop, bridge.aclose())
 
 
 def test_desktopchat_links_open_their_item_or_say_why_not(
@@ -337,8 +329,7 @@ def test_desktopchat_links_open_their_item_or_say_why_not(
     cid = run_on(qtbot, qloop, maya.open_conversation(leo.uid))
     booking = run_on(qtbot, qloop, maya.desk.book(market.slots[0]))
     router = LinkRouter()
-    bridge, window = open_window(qtbot, maya)
-    try:
+    with opened(qtbot, qloop, maya) as (bridge, window):
         qtbot.waitUntil(lambda: bridge.other_of(cid) is not None, timeout=LONG)
         router.open(f"desktopchat://conversation/{cid}")
         assert window.chat.cid == cid and window.right.currentWidget() is window.chat
@@ -362,7 +353,4 @@ def test_desktopchat_links_open_their_item_or_say_why_not(
         assert len([b for b in boxes if b.isVisible()]) == 2
         for box in boxes:
             box.close()
-    finally:
-        window.close()
-        run_on(qtbot, qloop, bridge.aclose())
-        router.deleteLater()
+    router.deleteLater()

@@ -37,16 +37,6 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     server.kill()
 
 
-@pytest.fixture
-def themed(qapp: QApplication) -> Iterator[None]:
-    """Whatever theme a test applies is undone afterwards."""
-    style, palette, sheet = qapp.style().name(), qapp.palette(), qapp.styleSheet()
-    yield
-    qapp.setStyle(style)
-    qapp.setPalette(palette)
-    qapp.setStyleSheet(sheet)
-
-
 def shoot(qtbot: QtBot, window: MainWindow, name: str) -> Path:
     qtbot.wait(150)  # let delayed layouts and repaints run
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,6 @@ from tests.ui.test_screenshots_windows import (
     THEMES,
     save,
     shoot,
-    themed,  # noqa: F401  (the fixture)
     window_for,
     with_popup,
 )

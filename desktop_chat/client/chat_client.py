@@ -47,6 +47,10 @@ def _allow(gate: asyncio.Future[bool], allowed: bool) -> None:
         gate.set_result(allowed)
 
 
+def _succeeded(done: asyncio.Future[OutboxItem]) -> bool:
+    return not done.cancelled() and done.exception() is None
+
+
 class ChatClient(ClientSession):
     """A signed-in user's chat on top of its :class:`ClientSession`: lists, messages, blocks."""
 
@@ -226,10 +230,11 @@ class ChatClient(ClientSession):
 
     # messages ----------------------------------------------------------------------------
     async def send_message(self, cid: str, text: str, *, slot: Slot | None = None) -> str:
-        """Queue *text* durably and return its message id, once it is stored. Its request is
-        made ready while the outbox stores it, but nothing is sent before it is stored; should
-        storing fail, it is taken back (failed, and the error raised), never sent. With a
-        *slot*, the message is a booking card bound to it (``booking_proposal``)."""
+        """Queue *text* durably and return its message id, once it is on disk. Its request is
+        made ready while the outbox stores it, and leaves once it is committed (the disk sync
+        follows, off its path); should storing fail, it is taken back (failed, and the error
+        raised), never sent. With a *slot*, the message is a booking card bound to it
+        (``booking_proposal``)."""
         uid, _, outbox, merger = self._account()
         if self._block_list().hides_conversation(cid):
             raise InvalidRequestError("you blocked this user: unblock them to write to them")
@@ -250,15 +255,9 @@ class ChatClient(ClientSession):
             if self.realtime is not None:
                 self.realtime.stop_typing(cid)
 
-        loop = asyncio.get_running_loop()
-        written: asyncio.Future[bool] = loop.create_future()  # (its request's gate)
-
-        def on_written(_: OutboxItem) -> None:  # (in the outbox's thread)
-            with contextlib.suppress(RuntimeError):  # (the loop closing: sent next start)
-                loop.call_soon_threadsafe(_allow, written, True)
-
-        storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new, on_written))
-        storing.add_done_callback(lambda _: _allow(written, False))  # (if not written)
+        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # (gate)
+        storing = asyncio.ensure_future(asyncio.to_thread(outbox.enqueue, new))
+        storing.add_done_callback(lambda done: _allow(written, _succeeded(done)))
         storing.add_done_callback(lambda done: self._not_stored(done, cid, mid))
         if self.sender is not None:
             self.sender.submit(item, written)
@@ -266,6 +265,7 @@ class ChatClient(ClientSession):
             await merger.add_pending(pending, queued)
         finally:  # (a cancelled caller leaves the storing, and so the sending, going)
             await asyncio.shield(storing)  # (its error, if any, is the caller's)
+        await outbox.synced()
         return mid
 
     def _not_stored(self, storing: asyncio.Future[OutboxItem], cid: str, mid: str) -> None:

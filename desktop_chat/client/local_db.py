@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -16,11 +17,13 @@ from desktop_chat.client.errors import ClientError
 
 __all__ = [
     "SIDE_FILES",
+    "WAL_SYNC_DELAY",
     "DamagedFileError",
     "FileKind",
     "ForeignFileError",
     "LocalStoreError",
     "NewerFileError",
+    "WalSync",
     "is_damage",
     "open_local_file",
     "open_read_only",
@@ -234,6 +237,34 @@ def sync_wal(file: Path) -> None:
         log.error("%s could not be synced: %s", file, exc)
     finally:
         os.close(fd)
+
+
+WAL_SYNC_DELAY = 0.004
+"""Seconds a WAL sync waits after the first commit asking for it (see :class:`WalSync`)."""
+
+
+class WalSync:
+    """Brings *file*'s WAL to disk soon after a commit, off the path of what the commit lets go.
+
+    The first ask waits *delay*, so that what follows the commit (a message's request) runs
+    first, without a worker thread taking the GIL from it; then one ``fsync``, in a worker
+    thread, serves every ask made before it began. Never raises (see :func:`sync_wal`)."""
+
+    def __init__(self, file: Path, delay: float = WAL_SYNC_DELAY) -> None:
+        self.file = file
+        self.delay = delay
+        self._next: asyncio.Future[None] | None = None
+
+    async def __call__(self) -> None:
+        """Until every change committed before this call is on disk."""
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._sync())
+        await asyncio.shield(self._next)  # (a cancelled caller leaves it to the others)
+
+    async def _sync(self) -> None:
+        await asyncio.sleep(self.delay)
+        self._next = None  # a commit from now on may come after the fsync began: its own
+        await asyncio.to_thread(sync_wal, self.file)
 
 
 def salvage_rows(file: Path, select: str) -> list[tuple[Any, ...]]:

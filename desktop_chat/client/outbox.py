@@ -18,12 +18,12 @@ from desktop_chat.client.local_db import (
     DamagedFileError,
     FileKind,
     LocalStoreError,
+    WalSync,
     is_damage,
     open_local_file,
     remove_files,
     salvage_rows,
     set_aside,
-    sync_wal,
     transaction,
 )
 from desktop_chat.core.errors import InvalidPathError
@@ -124,8 +124,8 @@ def _now_ms() -> int:
 class Outbox:
     """``outbox.sqlite3`` in an account's data directory: its own file (a damaged cache never
     takes unsent messages with it), WAL with ``synchronous=NORMAL``. ``enqueue`` commits the item
-    (from then on it outlives the app: it may be sent), says so through ``on_written``, then
-    syncs the WAL and returns once the item is on disk (it outlives the machine too). Other
+    (from then on it outlives the app: it may be sent); ``await outbox.synced()`` then brings
+    the WAL to disk (it outlives the machine too), soon after and off the sending path. Other
     changes reach the disk with the next sync or checkpoint: losing one to a power cut costs
     at most a read-back. Synchronous and thread-safe: call it through ``asyncio.to_thread``.
 
@@ -156,6 +156,8 @@ class Outbox:
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
         self._id_lock = threading.Lock()  # (not the file's: an id never waits for a write)
+        self.synced = WalSync(self.file)
+        """Await it after :meth:`enqueue`: until the item is on disk."""
         self._db: sqlite3.Connection | None = None
         try:
             self._db, self.created = open_local_file(
@@ -245,13 +247,10 @@ class Outbox:
             raise OutboxError(f"no outbox item {message_id!r}")
         return _item(row)
 
-    def enqueue(
-        self, item: NewOutboxItem, on_written: Callable[[OutboxItem], object] | None = None
-    ) -> OutboxItem:
-        """Store *item* as pending, durably, before anything is sent: *on_written* is called
-        once it is committed (it may be sent from then on), and this returns once it is on
-        disk. Queuing the same id again with the same conversation and body returns the stored
-        item; another body is refused."""
+    def enqueue(self, item: NewOutboxItem) -> OutboxItem:
+        """Store *item* as pending (committed: from then on it outlives the app, and it may be
+        sent); :attr:`synced` brings it to disk. Queuing the same id again with the same
+        conversation and body returns the stored item; another body is refused."""
         try:
             check_key(item["id"])
             check_key(item["cid"])
@@ -266,14 +265,10 @@ class Outbox:
                 (item["id"], item["cid"], created_at, body),
             ).rowcount
             if inserted:
-                stored = self.pending_item({**item, "created_at": created_at})
-            else:
-                stored = self._get(db, item["id"])
-                if stored["cid"] != item["cid"] or stored["body"] != orjson.loads(body):
-                    raise OutboxError(f"outbox item {item['id']!r} exists with another body")
-            if on_written is not None:
-                on_written(stored)
-            sync_wal(self.file)
+                return self.pending_item({**item, "created_at": created_at})
+            stored = self._get(db, item["id"])
+        if stored["cid"] != item["cid"] or stored["body"] != orjson.loads(body):
+            raise OutboxError(f"outbox item {item['id']!r} exists with another body")
         return stored
 
     def get(self, message_id: str) -> OutboxItem | None:

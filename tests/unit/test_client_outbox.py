@@ -3,6 +3,7 @@ surviving kill -9 and its own damage."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +255,40 @@ def test_remove_refuses_while_messages_are_unsent(tmp_path: Path) -> None:
     with Outbox(tmp_path) as outbox:
         outbox.enqueue(_new(outbox, "a_b"))
     assert Outbox.remove(tmp_path, force=True)
+
+
+def test_syncs_after_enqueue_are_shared_and_none_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asks made before a WAL sync begins share it; one made while it runs gets its own; a
+    caller that goes away leaves the sync to the others."""
+    from desktop_chat.client import local_db
+
+    synced: list[float] = []
+    real = local_db.sync_wal
+
+    def spy(file: Path) -> None:  # (the real sync, counted)
+        synced.append(time.monotonic())
+        real(file)
+        time.sleep(0.05)  # (a slow disk: a commit lands while the sync runs)
+
+    monkeypatch.setattr(local_db, "sync_wal", spy)
+
+    async def main() -> None:
+        with Outbox(tmp_path) as outbox:
+            for _ in range(3):
+                await asyncio.to_thread(outbox.enqueue, _new(outbox, "a_b"))
+            left = asyncio.ensure_future(outbox.synced())
+            waiting = [asyncio.ensure_future(outbox.synced()) for _ in range(2)]
+            await asyncio.sleep(0)
+            left.cancel()
+            await asyncio.gather(*waiting)
+            assert len(synced) == 1
+            first = asyncio.ensure_future(outbox.synced())  # before the next sync begins
+            await asyncio.sleep(outbox.synced.delay * 3)  # it began, and runs
+            await asyncio.to_thread(outbox.enqueue, _new(outbox, "a_b"))
+            await outbox.synced()  # committed while it ran: a sync of its own
+            await first
+            assert len(synced) == 3
+
+    asyncio.run(main())

@@ -18,6 +18,7 @@ __all__ = [
     "NotSignedInError",
     "PermissionDeniedError",
     "ProtocolError",
+    "RateLimitedError",
     "ServerError",
     "TokenExpiredError",
     "TransactionError",
@@ -103,6 +104,11 @@ class ServerError(DatabaseError, NetworkError):
     """A 5xx answer (or 503 while the server shuts down): worth retrying later."""
 
 
+class RateLimitedError(DatabaseError, NetworkError):
+    """A 429: the server's limit for this user or address was reached; retry later (the
+    outbox and the streams back off, nothing counts as failed)."""
+
+
 class TransactionError(DatabaseError):
     """A transaction gave up: too many conflicting writers, or a 412 without an ETag."""
 
@@ -153,6 +159,8 @@ def database_error(status: int, body: bytes) -> DatabaseError:
         return NotFoundError(status, message)
     if status == 412:
         return TransactionError(status, message)
+    if status == 429:
+        return RateLimitedError(status, message)
     if status >= 500:
         return ServerError(status, message)
     return DatabaseError(status, message)

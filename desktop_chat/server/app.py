@@ -9,7 +9,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
 from desktop_chat.server.errors import ServerError
 from desktop_chat.server.leases import Leases, add_lease_routes
+from desktop_chat.server.limits import Limits, LimitSettings
 from desktop_chat.server.notifications import add_notification_routes
 from desktop_chat.server.realtime import Realtime, RealtimeSettings
 from desktop_chat.server.realtime_app import add_ops_routes, make_realtime, node_backend
@@ -74,11 +75,11 @@ class ServerConfig:
     redis_url: str | None = None
     """Socket.IO across nodes (AsyncRedisManager) and presence counts in Redis."""
     socketio_only: bool = False
+    """Serve only Socket.IO, against the data backend at *database_url*."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     insecure: bool = False
     """Serve plain HTTP on an address other than loopback anyway (not recommended)."""
-    """Serve only Socket.IO, against the data backend at *database_url*."""
     database_url: str | None = None
     firebase: bool | None = None
     """Whether *database_url* is Firebase (None: tell by its host name)."""
@@ -90,6 +91,8 @@ class ServerConfig:
     lease_wait: float = 60.0
     reminder_minutes: float = 15.0
     """Minutes before a confirmed booking's session its people get a reminder; 0: none."""
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    """Per user and per address: write and event rates, open streams and sockets."""
 
 
 class Server:
@@ -129,18 +132,21 @@ class Server:
             access = Access(
                 self.data_dir.admin_secret(), config.emulator_admin, self.auth.verify_user
             )
+            limits = Limits(config.limits)
             api = RestApi(
                 self.db,
                 access,
                 RestSettings(
                     config.namespace, config.max_body, config.keep_alive, config.stream_buffer
                 ),
+                limits,
             )
             self.realtime = make_realtime(
                 LocalVerifier(self.auth.verify_user),
                 LocalData(self.db),
                 config.redis_url,
                 realtime_settings(config),
+                limits=limits,
             )
             await self.realtime.start()
             self.db.commit_hooks.append(self.realtime.on_commit)
@@ -257,7 +263,11 @@ class SocketNode:
         self._closers = backend.closers
         try:
             self.realtime = make_realtime(
-                backend.verifier, backend.data, config.redis_url, realtime_settings(config)
+                backend.verifier,
+                backend.data,
+                config.redis_url,
+                realtime_settings(config),
+                limits=Limits(config.limits),
             )
             await self.realtime.start()
             app = web.Application()

@@ -18,6 +18,7 @@ from desktop_chat.core.values import render
 from desktop_chat.server.app import ServerConfig, serve
 from desktop_chat.server.datadir import DataDir, default_data_dir
 from desktop_chat.server.errors import ServerError, StoreError
+from desktop_chat.server.limits import LimitSettings, parse_limit
 from desktop_chat.server.log_format import configure_logging
 from desktop_chat.server.notifications import add_notify_parser, run_notify
 from desktop_chat.server.store import Store
@@ -213,6 +214,15 @@ def _parser() -> argparse.ArgumentParser:
         help="typing events a socket may send per second (bursts of twice that); default 5",
     )
     serve_cmd.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a limit (0 turns it off), repeatable: writes_per_user (100/s), "
+        "writes_per_address (1000/s), events_per_user (50/s), events_per_address (1000/s), "
+        "streams_per_user (50), streams_per_address (2000), sockets_per_user (50)",
+    )
+    serve_cmd.add_argument(
         "--firebase",
         action="store_true",
         default=None,
@@ -244,6 +254,16 @@ def _parser() -> argparse.ArgumentParser:
     add_users_parser(commands)
     add_notify_parser(commands)
     return parser
+
+
+def _limits(given: list[str]) -> LimitSettings:
+    settings = LimitSettings()
+    for text in given:
+        try:
+            settings = parse_limit(text, settings)
+        except ValueError as exc:
+            raise ServerError(f"--limit {text}: {exc}") from None
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 lease_ttl=args.lease_ttl,
                 lease_wait=args.lease_wait,
                 reminder_minutes=args.reminder_minutes,
+                limits=_limits(args.limit),
             )
             if not config.typing_rate > 0:
                 raise ServerError("--typing-rate must be positive")

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -17,45 +16,26 @@ from desktop_chat.core.errors import CoreError
 from desktop_chat.core.model import other_participant
 from desktop_chat.core.paths import Path
 from desktop_chat.core.values import Node
+from desktop_chat.server.limits import LimitError, Limits
 from desktop_chat.server.metrics import Metrics
 from desktop_chat.server.presence import Presence, PresenceError
 from desktop_chat.server.realtime_auth import TokenRefused, TokenVerifier
 from desktop_chat.server.realtime_data import RealtimeData, RealtimeDataError
 from desktop_chat.server.realtime_events import (
+    OK,
+    Ack,
     EventError,
-    RateLimiter,
+    RealtimeSettings,
+    SocketState,
     conversation_payload,
+    error_ack,
+    limited,
     typing_payload,
 )
 
 __all__ = ["Realtime", "RealtimeSettings"]
 
 log = logging.getLogger("desktop_chat.server")
-
-Ack = dict[str, Any]
-OK: Ack = {"ok": True}
-
-
-def _error(code: int, message: str) -> Ack:
-    return {"ok": False, "error": {"code": code, "message": message}}
-
-
-@dataclass(frozen=True, slots=True)
-class RealtimeSettings:
-    typing_timeout: float = 6.0
-    """A typing state not renewed for this long is ended by the server."""
-    typing_rate: float = 5.0
-    typing_burst: int = 10
-    max_payload: int = 64 * 1024
-    """The largest Socket.IO packet accepted."""
-
-
-@dataclass(slots=True)
-class _Socket:
-    uid: str
-    joined: set[str] = field(default_factory=set)
-    typing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-    limiter: RateLimiter = field(default_factory=RateLimiter)
 
 
 class Realtime:
@@ -78,12 +58,14 @@ class Realtime:
         redis_url: str | None = None,
         settings: RealtimeSettings | None = None,
         clock_ms: Callable[[], int] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.verifier = verifier
         self.data = data
         self.presence = presence
         self.metrics = metrics
         self.settings = settings or RealtimeSettings()
+        self.limits = limits or Limits()
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
         self.sio = socketio.AsyncServer(
@@ -94,7 +76,7 @@ class Realtime:
             engineio_logger=False,
             max_http_buffer_size=self.settings.max_payload,
         )
-        self._sockets: dict[str, _Socket] = {}
+        self._sockets: dict[str, SocketState] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._user_locks: dict[str, list[Any]] = {}
         """uid -> [its lock, how many hold or await it]."""
@@ -104,9 +86,9 @@ class Realtime:
         sio = self.sio
         sio.on("connect", self._connect)
         sio.on("disconnect", self._disconnect)
-        sio.on("join", self._join)
-        sio.on("leave", self._leave)
-        sio.on("typing", self._typing)
+        sio.on("join", limited("join", self._join, self._refuse))
+        sio.on("leave", limited("leave", self._leave, self._refuse))
+        sio.on("typing", limited("typing", self._typing, self._refuse))
         sio.on("*", self._unknown)
 
     # lifecycle -----------------------------------------------------------------------------
@@ -183,7 +165,14 @@ class Realtime:
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code}
             ) from None
-        self._sockets[sid] = _Socket(uid)
+        try:
+            self.limits.socket_opened(uid)
+        except LimitError as exc:
+            self.metrics.error("handshake_429")
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, {"code": 429}) from None
+        request = environ.get("aiohttp.request")
+        address = getattr(request, "remote", None) or "unknown"
+        self._sockets[sid] = SocketState(uid, address)
         await self.sio.enter_room(sid, uid)
         self.metrics.connected()
         self._spawn(self._came(sid, uid), f"connect {uid}")
@@ -221,6 +210,7 @@ class Realtime:
         state = self._sockets.pop(sid, None)
         if state is None:
             return
+        self.limits.socket_closed(state.uid)
         self.metrics.disconnected()
         for cid in list(state.typing):
             self._stop_typing(state, cid, announce=True)
@@ -279,14 +269,19 @@ class Realtime:
         self.metrics.deliveries(len(contacts))
 
     # events --------------------------------------------------------------------------------
-    def _socket(self, sid: str, event: str) -> _Socket | None:
+    def _socket(self, sid: str, event: str) -> SocketState | None:
+        """The socket sending *event*, if connected; LimitError if its user or address is
+        sending too many events."""
         self.metrics.event(event)
-        return self._sockets.get(sid)
+        state = self._sockets.get(sid)
+        if state is not None:
+            self.limits.event(state.uid, state.address)
+        return state
 
     async def _join(self, sid: str, data: Any = None) -> Ack:
         state = self._socket(sid, "join")
         if state is None:
-            return _error(401, "not connected")
+            return error_ack(401, "not connected")
         try:
             cid = conversation_payload(data)
             other_participant(cid, state.uid)
@@ -302,7 +297,7 @@ class Realtime:
         if participants is None or state.uid not in participants:
             return self._refuse("join", 403, "not a participant of this conversation")
         if sid not in self._sockets:
-            return _error(401, "not connected")
+            return error_ack(401, "not connected")
         await self.sio.enter_room(sid, cid)
         state.joined.add(cid)
         return OK
@@ -310,7 +305,7 @@ class Realtime:
     async def _leave(self, sid: str, data: Any = None) -> Ack:
         state = self._socket(sid, "leave")
         if state is None:
-            return _error(401, "not connected")
+            return error_ack(401, "not connected")
         try:
             cid = conversation_payload(data)
         except EventError as exc:
@@ -324,7 +319,7 @@ class Realtime:
     async def _typing(self, sid: str, data: Any = None) -> Ack:
         state = self._socket(sid, "typing")
         if state is None:
-            return _error(401, "not connected")
+            return error_ack(401, "not connected")
         if not state.limiter.allow(self.settings.typing_rate, self.settings.typing_burst):
             return self._refuse("typing", 429, "too many typing events")
         try:
@@ -346,11 +341,11 @@ class Realtime:
             await self._relay_typing(state.uid, cid, False)
         return OK
 
-    def _typing_expired(self, state: _Socket, cid: str) -> None:
+    def _typing_expired(self, state: SocketState, cid: str) -> None:
         if state.typing.pop(cid, None) is not None:
             self._spawn(self._relay_typing(state.uid, cid, False), f"typing expiry {cid}")
 
-    def _stop_typing(self, state: _Socket, cid: str, *, announce: bool) -> None:
+    def _stop_typing(self, state: SocketState, cid: str, *, announce: bool) -> None:
         handle = state.typing.pop(cid, None)
         if handle is None:
             return
@@ -368,13 +363,16 @@ class Realtime:
         self.metrics.deliveries(1)
 
     async def _unknown(self, event: str, sid: str, data: Any = None) -> Ack:
-        self.metrics.event("other")
+        try:
+            self._socket(sid, "other")
+        except LimitError as exc:
+            return self._refuse("unknown", 429, exc.message)
         return self._refuse("unknown", 400, f"unknown event {str(event)[:40]!r}")
 
     def _refuse(self, event: str, code: int, message: str) -> Ack:
         self.metrics.error(f"{event}_{code}")
         log.debug("realtime: %s refused (%d): %s", event, code, message)
-        return _error(code, message)
+        return error_ack(code, message)
 
     # pushes --------------------------------------------------------------------------------
     def on_commit(self, changes: list[tuple[Path, Node]]) -> None:

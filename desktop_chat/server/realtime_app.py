@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -15,6 +16,7 @@ from yarl import URL
 from desktop_chat.server.auth_api import CERTS_PATH
 from desktop_chat.server.datadir import ADMIN_SECRET_ENV
 from desktop_chat.server.errors import ServerError
+from desktop_chat.server.limits import Limits
 from desktop_chat.server.metrics import CONTENT_TYPE, Metrics
 from desktop_chat.server.presence import MemoryPresence, Presence, RedisPresence
 from desktop_chat.server.realtime import Realtime, RealtimeSettings
@@ -52,18 +54,27 @@ def make_realtime(
     redis_url: str | None,
     settings: RealtimeSettings | None = None,
     node_id: str | None = None,
+    limits: Limits | None = None,
 ) -> Realtime:
     """The Socket.IO layer, with presence in Redis when *redis_url* is given."""
     node = node_id or uuid.uuid4().hex[:12]
     presence: Presence = RedisPresence(redis_url, node) if redis_url else MemoryPresence()
-    return Realtime(verifier, data, presence, Metrics(node), redis_url=redis_url, settings=settings)
+    return Realtime(
+        verifier,
+        data,
+        presence,
+        Metrics(node),
+        redis_url=redis_url,
+        settings=settings,
+        limits=limits,
+    )
 
 
 def add_ops_routes(app: web.Application, realtime: Realtime) -> None:
     """``GET /healthz`` and ``GET /metrics`` (Prometheus text) for operators."""
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(realtime.metrics.healthz())
+        return web.json_response({**realtime.metrics.healthz(), "tasks": len(asyncio.all_tasks())})
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(

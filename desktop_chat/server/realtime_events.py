@@ -1,16 +1,73 @@
-"""Checks on what Socket.IO clients send: payload shapes and sizes, and a per-socket rate."""
+"""The Socket.IO layer's settings, socket state and acks, and checks on what clients send."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from desktop_chat.core.errors import CoreError
 from desktop_chat.core.paths import check_key
 from desktop_chat.server.errors import ServerError
+from desktop_chat.server.limits import LimitError, RateLimiter
 
-__all__ = ["MAX_ID", "EventError", "RateLimiter", "conversation_payload", "typing_payload"]
+__all__ = [
+    "MAX_ID",
+    "OK",
+    "Ack",
+    "EventError",
+    "RealtimeSettings",
+    "SocketState",
+    "conversation_payload",
+    "error_ack",
+    "limited",
+    "typing_payload",
+]
+
+Ack = dict[str, Any]
+OK: Ack = {"ok": True}
+
+
+def error_ack(code: int, message: str) -> Ack:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    typing_timeout: float = 6.0
+    """A typing state not renewed for this long is ended by the server."""
+    typing_rate: float = 5.0
+    typing_burst: int = 10
+    max_payload: int = 64 * 1024
+    """The largest Socket.IO packet accepted."""
+
+
+@dataclass(slots=True)
+class SocketState:
+    """What the server keeps of one connected socket."""
+
+    uid: str
+    address: str
+    joined: set[str] = field(default_factory=set)
+    typing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+
+
+Handler = Callable[[str, Any], Awaitable[Ack]]
+
+
+def limited(event: str, handler: Handler, refuse: Callable[[str, int, str], Ack]) -> Handler:
+    """*handler*, answering a :class:`LimitError` (too many events) with *refuse*'s 429 ack."""
+
+    async def guarded(sid: str, data: Any = None) -> Ack:
+        try:
+            return await handler(sid, data)
+        except LimitError as exc:
+            return refuse(event, 429, exc.message)
+
+    return guarded
+
 
 MAX_ID = 768
 """The longest conversation id taken (two uids of at most 128 characters fit easily)."""
@@ -46,27 +103,3 @@ def typing_payload(data: Any) -> tuple[str, bool]:
     if not isinstance(is_typing, bool):
         raise EventError(400, "isTyping must be true or false")
     return cid, is_typing
-
-
-class RateLimiter:
-    """A token bucket: *rate* events per second on average, bursts up to *burst*."""
-
-    __slots__ = ("_clock", "_stamp", "_tokens")
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._tokens: float | None = None
-        self._stamp = 0.0
-
-    def allow(self, rate: float, burst: int) -> bool:
-        """Take one token if there is one."""
-        now = self._clock()
-        if self._tokens is None:
-            self._tokens = float(burst)
-        else:
-            self._tokens = min(float(burst), self._tokens + (now - self._stamp) * rate)
-        self._stamp = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True

@@ -17,6 +17,7 @@ from desktop_chat.core.values import Node, etag, normalize, render
 from desktop_chat.server.access import Access, Caller
 from desktop_chat.server.database import Database, SetOp, WriteRequest
 from desktop_chat.server.errors import HttpError
+from desktop_chat.server.limits import LimitError, Limits
 from desktop_chat.server.rules import index_error_message
 from desktop_chat.server.streams import Listener, stream
 
@@ -62,10 +63,13 @@ def _json_response(
 class RestApi:
     """Turns HTTP requests into reads, writes and streams on the Database."""
 
-    def __init__(self, db: Database, access: Access, settings: RestSettings) -> None:
+    def __init__(
+        self, db: Database, access: Access, settings: RestSettings, limits: Limits | None = None
+    ) -> None:
         self.db = db
         self.access = access
         self.settings = settings
+        self.limits = limits or Limits()
         self.push_id = PushIdGenerator()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -73,6 +77,8 @@ class RestApi:
             return await self._handle(request)
         except HttpError as exc:
             return error_response(exc)
+        except LimitError as exc:
+            return error_response(HttpError(429, exc.message, {"Retry-After": "1"}))
         except CoreError as exc:
             return error_response(HttpError(400, str(exc)))
 
@@ -92,14 +98,20 @@ class RestApi:
         if method == "POST" and override:
             method = override.upper()
         caller = await self.access.caller(request)
+        address = request.remote or "unknown"
         if method == "GET":
             query = self._query(path, params)
             if "text/event-stream" in request.headers.get("Accept", ""):
                 listener = Listener(path, query, self.settings.stream_buffer, caller)
-                return await stream(request, self.db, listener, self.settings.keep_alive)
+                if caller.admin:
+                    return await stream(request, self.db, listener, self.settings.keep_alive)
+                with self.limits.stream(caller.uid, address):
+                    return await stream(request, self.db, listener, self.settings.keep_alive)
             return await self._get(request, path, params, query, caller)
         if method not in ("PUT", "POST", "PATCH", "DELETE"):
             raise HttpError(405, f"Method {method} is not supported")
+        if not caller.admin:
+            self.limits.write(caller.uid, address)
         if set(QUERY_PARAMS) & set(params) or "shallow" in params:
             raise HttpError(400, "Query parameters are only allowed on GET requests")
         body = await self._body(request) if method != "DELETE" else None

@@ -181,6 +181,22 @@ class Child:
         return self.proc.returncode
 
 
+NO_LIMITS = [
+    arg
+    for name in (
+        "writes_per_user",
+        "writes_per_address",
+        "events_per_user",
+        "events_per_address",
+        "streams_per_user",
+        "streams_per_address",
+        "sockets_per_user",
+    )
+    for arg in ("--limit", f"{name}=0")
+]
+"""The server's per-user and per-address limits off: the benchmarks measure its capacity."""
+
+
 def start_server(
     data_dir: Path, extra_args: Sequence[str] = (), rules: Path | None = ADMIN_RULES
 ) -> ServerProcess:
@@ -188,7 +204,7 @@ def start_server(
 
     *rules* is the ``--rules`` file; None runs the shipped ``database.rules.json``.
     """
-    server = ServerProcess(data_dir, extra_args=extra_args, rules=rules)
+    server = ServerProcess(data_dir, extra_args=[*extra_args, *NO_LIMITS], rules=rules)
     _SERVERS.add(server)
     server.start()
     return server

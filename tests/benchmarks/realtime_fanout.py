@@ -13,7 +13,7 @@ from typing import Any
 
 import socketio
 
-from tests.benchmarks.harness import BenchResult, Child, start_server, stop_server
+from tests.benchmarks.harness import NO_LIMITS, BenchResult, Child, start_server, stop_server
 from tests.support.chat import FAST
 from tests.support.redis import RedisProcess
 from tests.support.server import ServerProcess
@@ -21,7 +21,7 @@ from tests.support.sockets import account, link
 
 GOAL_RATIO = 0.8
 GOAL_NODES_RATIO = 0.8
-UNLIMITED = ["--typing-rate", "1000000"]
+UNLIMITED = ["--typing-rate", "1000000", *NO_LIMITS]
 
 
 @dataclass(frozen=True, slots=True)

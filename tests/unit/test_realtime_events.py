@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from desktop_chat.server.limits import RateLimiter
 from desktop_chat.server.metrics import Metrics
 from desktop_chat.server.presence import MemoryPresence
 from desktop_chat.server.realtime import Realtime
@@ -15,7 +16,6 @@ from desktop_chat.server.realtime_data import RestData
 from desktop_chat.server.realtime_events import (
     MAX_ID,
     EventError,
-    RateLimiter,
     conversation_payload,
     typing_payload,
 )

@@ -97,6 +97,18 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+def private(file: Path) -> None:
+    """Make *file*'s folder (0700) and *file* (0600) the user's alone, creating them if need
+    be: messages are nobody else's business on a shared machine. SQLite gives its side files
+    (WAL, shared memory) the database file's mode."""
+    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.name != "posix":
+        return  # (Windows: the profile folder's ACL already keeps others out)
+    os.chmod(file.parent, 0o700)
+    os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(file, 0o600)
+
+
 def open_local_file(
     file: Path, kind: FileKind, *, synchronous: str = "NORMAL", check: bool = True
 ) -> tuple[sqlite3.Connection, bool]:
@@ -109,6 +121,7 @@ def open_local_file(
     """
     existed = file.exists() and file.stat().st_size > 0
     try:
+        private(file)
         db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise LocalStoreError(f"cannot open the {kind.label} {file}: {exc}") from exc

@@ -71,7 +71,7 @@ class Realtime:
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=manager,
-            cors_allowed_origins="*",
+            cors_allowed_origins=None,  # (same origin only: no CORS unless configured)
             logger=False,
             engineio_logger=False,
             max_http_buffer_size=self.settings.max_payload,

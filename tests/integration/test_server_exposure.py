@@ -12,10 +12,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.server import ServerProcess
 
 
 def serve(tmp: Path, *args: str) -> subprocess.Popen[str]:
@@ -124,3 +127,16 @@ def test_secret_files_are_the_owners_alone(tmp_path: Path) -> None:
         assert (data.stat().st_mode & 0o077) == 0  # the data dir itself
     finally:
         stop(server)
+
+
+def test_socketio_refuses_other_origins(own: ServerProcess) -> None:
+    """No CORS unless configured: a page of another site cannot open a Socket.IO session."""
+    url = f"{own.url}/socket.io/"
+    params = {"EIO": "4", "transport": "polling"}
+    foreign = requests.get(
+        url, params=params, headers={"Origin": "http://evil.example"}, timeout=10
+    )
+    assert foreign.status_code == 400
+    assert "Access-Control-Allow-Origin" not in foreign.headers
+    plain = requests.get(url, params=params, timeout=10)  # (a program, not a browser page)
+    assert plain.status_code == 200 and "Access-Control-Allow-Origin" not in plain.headers

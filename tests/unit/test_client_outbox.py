@@ -292,3 +292,19 @@ def test_syncs_after_enqueue_are_shared_and_none_is_lost(
             assert len(synced) == 3
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_the_outbox_and_cache_are_the_users_alone(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # (a usual umask: what is not set explicitly is world-readable)
+    try:
+        account = tmp_path / "uid"
+        with Outbox(account) as outbox, LocalCache(account):
+            outbox.enqueue(_new(outbox, "a_b"))
+            files = [p for p in account.iterdir() if p.is_file()]
+            assert {p.name for p in files} >= {OUTBOX_FILE, CACHE_FILE, f"{OUTBOX_FILE}-wal"}
+            for path in files:
+                assert path.stat().st_mode & 0o777 == 0o600, path
+            assert account.stat().st_mode & 0o777 == 0o700
+    finally:
+        os.umask(old)

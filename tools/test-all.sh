@@ -74,6 +74,8 @@ elif [[ $rc -ne 0 ]]; then
     echo "error: pytest failed (exit $rc)" >&2
 else
     bash tools/bundle-check.sh || rc=$?
+    section "pip-audit"
+    bash tools/audit.sh || rc=$?
     if [[ $rc -eq 0 ]]; then
         section "all checks passed"
     fi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import secrets
@@ -20,6 +21,7 @@ import orjson
 
 from desktop_chat.client.errors import ClientError
 from desktop_chat.client.transport import Backoff, TaskTracker
+from desktop_chat.core.paths import admin_proof
 
 __all__ = [
     "ADMIN_SECRET_ENV",
@@ -36,6 +38,7 @@ ADMIN_SECRET_ENV = "DESKTOP_CHAT_ADMIN_SECRET"
 NAMESPACE = "desktop-chat"
 """The database name the embedded server serves (its default ``--namespace``)."""
 LEASES = "/_admin/leases"
+PROOF = "/_admin/proof"
 LOG_FILE = "server.log"
 _MAX_LOG = 2 * 1024 * 1024
 
@@ -118,6 +121,7 @@ class EmbeddedServer:
         """The server process, if this object started it."""
         self._http: aiohttp.ClientSession | None = None
         self._tasks = TaskTracker("embedded server")
+        self._proven_urls: set[str] = set()
 
     async def __aenter__(self) -> EmbeddedServer:
         await self.start()
@@ -156,6 +160,9 @@ class EmbeddedServer:
         """Take (or renew) our lease on the server at *url*: True when done (or the server
         takes no leases but is ours), None when it may say yes later (no answer, shutting
         down), False when it is not our data dir's server."""
+        proven = await self._proven(url)
+        if proven is not True:
+            return proven
         status, _ = await self._call("POST", url + LEASES, {"id": self.lease_id})
         if status == 200:
             self.leased = True
@@ -170,6 +177,30 @@ class EmbeddedServer:
         if status in (0, 503):
             return None
         log.info("the server at %s refused a lease (HTTP %d)", url, status)
+        return False
+
+    async def _proven(self, url: str) -> bool | None:
+        """Whether the server at *url* holds our data dir's admin secret, shown without our
+        sending it (another local user could have taken a dead server's port): True, False,
+        or None when it does not answer (yet)."""
+        secret = read_admin_secret(self.data_dir)
+        if secret is None:
+            return False
+        if url in self._proven_urls:
+            return True
+        nonce = secrets.token_urlsafe(24)
+        try:
+            async with self._session().get(url + PROOF, params={"nonce": nonce}) as response:
+                if response.status >= 500:
+                    return None  # (starting or stopping: ask again)
+                answer = await response.json(content_type=None) if response.status == 200 else {}
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            return None
+        proof = answer.get("proof") if isinstance(answer, dict) else None
+        if isinstance(proof, str) and hmac.compare_digest(proof, admin_proof(secret, nonce)):
+            self._proven_urls.add(url)
+            return True
+        log.warning("the server at %s could not show it is ours: not using it", url)
         return False
 
     async def _answers(self, url: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ __all__ = [
     "PUSH_CHARS",
     "Path",
     "PushIdGenerator",
+    "admin_proof",
     "check_key",
     "is_prefix",
     "join",
@@ -118,3 +120,10 @@ def push_id_time(push_id: str) -> int:
     for char in push_id[:8]:
         stamp = stamp * 64 + _INDEX[char]
     return stamp
+
+
+def admin_proof(secret: str, nonce: str) -> str:
+    """What a server answers to *nonce* to show it holds the admin *secret* without showing
+    it: a client sends the secret only to a server that answered this right."""
+    digest = hmac.new(secret.encode(), b"desktop-chat-admin-proof:" + nonce.encode(), "sha256")
+    return digest.hexdigest()

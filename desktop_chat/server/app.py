@@ -22,7 +22,7 @@ from desktop_chat.server.credentials import ScryptParams
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
 from desktop_chat.server.errors import ServerError
-from desktop_chat.server.leases import Leases, add_lease_routes
+from desktop_chat.server.leases import Leases, add_lease_routes, add_proof_route
 from desktop_chat.server.limits import Limits, LimitSettings
 from desktop_chat.server.notifications import add_notification_routes
 from desktop_chat.server.realtime import Realtime, RealtimeSettings
@@ -129,9 +129,8 @@ class Server:
                     max_failures=config.max_failed_sign_ins,
                 ),
             )
-            access = Access(
-                self.data_dir.admin_secret(), config.emulator_admin, self.auth.verify_user
-            )
+            secret = self.data_dir.admin_secret()
+            access = Access(secret, config.emulator_admin, self.auth.verify_user)
             limits = Limits(config.limits)
             api = RestApi(
                 self.db,
@@ -156,6 +155,7 @@ class Server:
             add_ops_routes(app, self.realtime)
             add_auth_routes(app, self.auth, access.is_admin)
             add_notification_routes(app, self.db, self.auth, access.is_admin)
+            add_proof_route(app, secret)
             if config.embedded:
                 self.leases = Leases(config.lease_ttl, config.lease_wait)
                 add_lease_routes(app, self.leases, access.is_admin)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from desktop_chat.core.paths import admin_proof
 from desktop_chat.server.access import request_token
 from desktop_chat.server.auth_http import guarded, json_response, read_body
 from desktop_chat.server.credentials import AuthError
@@ -27,6 +28,8 @@ __all__ = [
 log = logging.getLogger("desktop_chat.server")
 
 ADMIN_LEASES = "/_admin/leases"
+ADMIN_PROOF = "/_admin/proof"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 DEFAULT_LEASE_TTL = 15.0
 """Seconds a lease lasts unless renewed (apps renew every 5 s)."""
 DEFAULT_FIRST_LEASE_WAIT = 60.0
@@ -166,3 +169,16 @@ def add_lease_routes(
     api = LeaseApi(leases, is_admin)
     app.router.add_route("*", ADMIN_LEASES, guarded(api.take, ("POST",)))
     app.router.add_route("*", f"{ADMIN_LEASES}/{{holder}}", guarded(api.drop, ("DELETE",)))
+
+
+def add_proof_route(app: web.Application, secret: str) -> None:
+    """``GET /_admin/proof?nonce=N``: this server shows it holds the data dir's admin secret
+    (``admin_proof``), so that the app sends the secret to no other program on its port."""
+
+    async def proof(request: web.Request) -> web.Response:
+        nonce = request.query.get("nonce", "")
+        if _NONCE.fullmatch(nonce) is None:
+            raise AuthError("INVALID_ARGUMENT : nonce: 16-128 letters, digits, _ or -")
+        return json_response({"proof": admin_proof(secret, nonce)})
+
+    app.router.add_route("*", ADMIN_PROOF, guarded(proof, ("GET",)))

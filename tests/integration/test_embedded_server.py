@@ -192,6 +192,59 @@ def test_a_stale_server_json_is_ignored(data_dir: Path, tmp_path: Path, who: str
             other.kill()
 
 
+def test_an_impostor_on_the_published_port_never_gets_the_secret(data_dir: Path) -> None:
+    """Another program on the port ``server.json`` names (say another local user's, after our
+    server died) answers every request with 200: it must not see the admin secret."""
+    from aiohttp import web
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    data_dir.mkdir(parents=True)
+    published = {"port": port, "pid": 1, "host": "127.0.0.1"}
+    (data_dir / "server.json").write_text(json.dumps(published))
+    secret = "a-secret-of-our-own-0123456789"
+    (data_dir / "admin-secret").write_text(secret)
+    os.chmod(data_dir / "admin-secret", 0o600)
+    heard: list[str] = []
+
+    async def anything(request: web.Request) -> web.Response:
+        heard.append(request.headers.get("Authorization", ""))
+        return web.json_response({"proof": "0" * 64, "id": "x", "ttl": 15, "leases": 1})
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", anything)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.SockSite(runner, listener).start()
+        try:
+            server = EmbeddedServer(data_dir, server_args=FAST)
+            url = await server.start()
+            assert url != f"http://127.0.0.1:{port}" and server.process is not None
+            await server.release()
+        finally:
+            await runner.cleanup()
+
+    run(main)
+    assert heard, "the impostor was never asked to show it is ours"
+    assert not any(secret in header for header in heard)
+    assert dir_free(data_dir)
+
+
+def test_the_server_shows_it_holds_the_secret(server: ServerProcess) -> None:
+    from desktop_chat.core.paths import admin_proof
+
+    secret = (server.data_dir / "admin-secret").read_text().strip()
+    nonce = "n" * 32
+    answer = requests.get(f"{server.url}/_admin/proof", params={"nonce": nonce}, timeout=10)
+    assert answer.json() == {"proof": admin_proof(secret, nonce)}
+    assert admin_proof("another-secret", nonce) != answer.json()["proof"]
+    for bad in ("", "short", "x" * 129, "n" * 31 + "/"):
+        refused = requests.get(f"{server.url}/_admin/proof", params={"nonce": bad}, timeout=10)
+        assert refused.status_code == 400
+
+
 async def call(
     method: str, url: str, headers: dict[str, str], body: object = None
 ) -> tuple[int, object]:

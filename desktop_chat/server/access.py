@@ -39,6 +39,11 @@ class Caller:
     def uid(self) -> str | None:
         return None if self.auth is None else str(self.auth["uid"])
 
+    def token_claims(self) -> dict[str, Any]:
+        """The ID token's claims (empty when there is none)."""
+        token = self.auth.get("token") if self.auth is not None else None
+        return token if isinstance(token, dict) else {}
+
 
 ADMIN = Caller(admin=True)
 ANONYMOUS = Caller()

@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from desktop_chat.resources import read_text as read_resource
 from desktop_chat.server.access import Access
@@ -109,6 +111,7 @@ class Server:
         self.port = 0
         self.leases: Leases | None = None
         self.reminders: Reminders | None = None
+        self._sweeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -149,7 +152,9 @@ class Server:
             )
             await self.realtime.start()
             self.db.commit_hooks.append(self.realtime.on_commit)
-            app = web.Application(client_max_size=config.max_body + 1)
+            app = web.Application(
+                client_max_size=config.max_body + 1, middlewares=host_check(config)
+            )
             app[DATABASE_KEY] = self.db
             self.realtime.attach(app)
             add_ops_routes(app, self.realtime)
@@ -163,6 +168,7 @@ class Server:
             self._runner, self._site, self.port = await listen(
                 app, config.host, config.port, tls_context(config)
             )
+            self._sweeping = asyncio.create_task(self._revocations(), name="revocations")
             lead_ms = round(config.reminder_minutes * 60_000)
             if lead_ms > 0:
                 self.reminders = Reminders(self.db, lead_ms)
@@ -171,8 +177,26 @@ class Server:
             await self.stop()
             raise
 
+    async def _revocations(self) -> None:
+        """Every few seconds, end the streams and sockets of credentials revoked since they
+        were checked (signed out everywhere, password changed, account disabled)."""
+        while True:
+            await asyncio.sleep(REVOCATION_SWEEP)
+            auth, db, realtime = self.auth, self.db, self.realtime
+            if auth is None or db is None or realtime is None:
+                return
+            ended = db.hub.revoke(auth.still_valid)
+            ended += await realtime.revoke(auth.token_still_valid)
+            if ended:
+                log.info("ended %d streams and sockets of revoked credentials", ended)
+
     async def stop(self) -> None:
         """Stop accepting, finish accepted writes, close streams and the store, free the dir."""
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeping
+            self._sweeping = None
         if self.reminders is not None:  # before the database: it writes through it
             await self.reminders.close()
             self.reminders = None
@@ -203,6 +227,28 @@ def realtime_settings(config: ServerConfig) -> RealtimeSettings:
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+REVOCATION_SWEEP = 2.0
+"""Seconds between looks for streams and sockets whose credentials were revoked."""
+
+
+def host_check(config: ServerConfig) -> list[Middleware]:
+    """On loopback, requests must name a loopback host: a web page whose name was pointed at
+    127.0.0.1 (DNS rebinding) gets 421, not the local server."""
+    if config.host not in LOOPBACK:
+        return []
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            name = request.url.host
+        except ValueError:  # (a Host header that is no host at all)
+            name = None
+        if name not in LOOPBACK:
+            body = orjson.dumps({"error": f"Misdirected request: host {request.host!r}"})
+            return web.Response(status=421, body=body, content_type="application/json")
+        return await handler(request)
+
+    return [check]
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
@@ -210,6 +256,11 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
     than loopback needs TLS, or ``--insecure`` said out loud: ServerError otherwise."""
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ServerError("--tls-cert and --tls-key go together")
+    if config.emulator_admin and config.host not in LOOPBACK:
+        raise ServerError(
+            f"--emulator-admin makes anyone saying 'Bearer owner' the admin: not on --host "
+            f"{config.host} (loopback only)"
+        )
     if config.tls_cert is None or config.tls_key is None:
         if config.host not in LOOPBACK and not config.insecure:
             raise ServerError(
@@ -270,7 +321,7 @@ class SocketNode:
                 limits=Limits(config.limits),
             )
             await self.realtime.start()
-            app = web.Application()
+            app = web.Application(middlewares=host_check(config))
             self.realtime.attach(app)
             add_ops_routes(app, self.realtime)
             self._runner, self._site, self.port = await listen(

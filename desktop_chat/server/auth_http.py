@@ -40,6 +40,12 @@ def json_response(value: Any, headers: dict[str, str] | None = None) -> web.Resp
     return web.Response(body=orjson.dumps(value), content_type="application/json", headers=headers)
 
 
+BROWSER_FORMS = frozenset(
+    {"text/plain", "multipart/form-data", "application/x-www-form-urlencoded"}
+)
+"""The bodies a web page may send to any site without a CORS preflight."""
+
+
 async def read_body(
     request: web.Request, form: bool = False, limit: int = MAX_AUTH_BODY
 ) -> dict[str, Any]:
@@ -56,6 +62,10 @@ async def read_body(
             raise too_large
         chunks.append(chunk)
     raw = b"".join(chunks)
+    if request.content_type in BROWSER_FORMS and not (
+        form and request.content_type == "application/x-www-form-urlencoded"
+    ):  # (what a page of another site may post without asking: never taken as JSON)
+        raise AuthError("INVALID_JSON : send the JSON body as Content-Type: application/json")
     if form and request.content_type == "application/x-www-form-urlencoded":
         try:
             fields = urllib.parse.parse_qs(raw.decode("utf-8"), strict_parsing=bool(raw))

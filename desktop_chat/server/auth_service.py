@@ -18,7 +18,7 @@ from desktop_chat.server.credentials import (
     normalize_email,
     validate_password,
 )
-from desktop_chat.server.tokens import TokenError, TokenIssuer
+from desktop_chat.server.tokens import TokenError, TokenIssuer, unverified_claims
 
 __all__ = ["TOO_MANY_ATTEMPTS", "AuthService", "AuthSettings", "Session", "Throttle"]
 
@@ -211,6 +211,25 @@ class AuthService:
         if claims["iat"] < valid_since:
             raise TokenError("revoked", "the user signed out everywhere or changed the password")
         return claims
+
+    def still_valid(self, claims: dict[str, Any]) -> bool:
+        """Whether the account behind claims checked before still takes them: it exists, is
+        not disabled, and was not signed out everywhere since they were issued."""
+        state = self.store.token_state(str(claims.get("sub")))
+        issued = claims.get("iat")
+        return (
+            state is not None
+            and not state[1]
+            and isinstance(issued, int | float)
+            and issued >= state[0]
+        )
+
+    def token_still_valid(self, id_token: str) -> bool:
+        """:meth:`still_valid` of a token checked before (its signature is not checked again)."""
+        try:
+            return self.still_valid(unverified_claims(id_token))
+        except TokenError:
+            return False
 
     async def verify_user(self, id_token: str) -> dict[str, Any]:
         """``check_id_token`` as an ``access.UserVerifier``, for the database's requests."""

@@ -20,13 +20,7 @@ from redis.retry import Retry
 from desktop_chat.server.errors import ServerError
 from desktop_chat.server.presence_lua import HEARTBEAT, REAP, SET_COUNT, SYNC
 
-__all__ = [
-    "LostCallback",
-    "MemoryPresence",
-    "Presence",
-    "PresenceError",
-    "RedisPresence",
-]
+__all__ = ["LostCallback", "MemoryPresence", "Presence", "PresenceError", "RedisPresence"]
 
 log = logging.getLogger("desktop_chat.server")
 
@@ -113,6 +107,7 @@ class MemoryPresence:
 
 _REDIS_ERRORS = (RedisError, OSError)
 MAX_REAPS_PER_BEAT = 100
+POOL = 4  # (Redis connections a node keeps for presence at most, however busy it was)
 ONLINE_CHUNK = 500
 
 
@@ -183,13 +178,16 @@ class RedisPresence:
         if self._client is not None:
             return
         try:
-            self._client = redis_asyncio.Redis.from_url(
+            timeouts = {"timeout": self.timeout, "socket_timeout": self.timeout}
+            pool = redis_asyncio.BlockingConnectionPool.from_url(  # (waits rather than opens more)
                 self.url,
+                max_connections=POOL,
                 decode_responses=True,
-                socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
                 retry=Retry(NoBackoff(), 1),  # one retry: a pooled connection from before a restart
+                **timeouts,
             )
+            self._client = redis_asyncio.Redis.from_pool(pool)
         except ValueError as exc:
             raise PresenceError(f"bad Redis URL for presence: {exc}") from None
         for name, text in (

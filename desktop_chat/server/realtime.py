@@ -30,12 +30,15 @@ from desktop_chat.server.realtime_events import (
     conversation_payload,
     error_ack,
     limited,
+    notifications_in,
     typing_payload,
 )
 
 __all__ = ["Realtime", "RealtimeSettings"]
 
 log = logging.getLogger("desktop_chat.server")
+
+PUBLISHERS = 3  # (emits at once: with Redis, the connections a node keeps, however busy)
 
 
 class Realtime:
@@ -76,6 +79,7 @@ class Realtime:
             engineio_logger=False,
             max_http_buffer_size=self.settings.max_payload,
         )
+        self._publishing = asyncio.Semaphore(PUBLISHERS)
         self._sockets: dict[str, SocketState] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._user_locks: dict[str, list[Any]] = {}
@@ -124,9 +128,7 @@ class Realtime:
         async def guarded() -> None:
             try:
                 await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except Exception:  # (a cancellation is no failure: it goes through)
                 self.metrics.error("internal")
                 log.exception("realtime: %s failed", what)
 
@@ -172,10 +174,18 @@ class Realtime:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, {"code": 429}) from None
         request = environ.get("aiohttp.request")
         address = getattr(request, "remote", None) or "unknown"
-        self._sockets[sid] = SocketState(uid, address)
+        self._sockets[sid] = SocketState(uid, address, str(token))
         await self.sio.enter_room(sid, uid)
         self.metrics.connected()
         self._spawn(self._came(sid, uid), f"connect {uid}")
+
+    async def revoke(self, still_valid: Callable[[str], bool]) -> int:
+        """Disconnect the sockets whose ID token *still_valid* now refuses (signed out
+        everywhere, password changed, disabled): they get no more pushes or presence."""
+        gone = [sid for sid, state in self._sockets.items() if not still_valid(state.token)]
+        for sid in gone:
+            await self.sio.disconnect(sid)
+        return len(gone)
 
     async def _came(self, sid: str, uid: str) -> None:
         """After a connect: count the socket, tell contacts if the user came online, and give
@@ -203,7 +213,7 @@ class Realtime:
             status = statuses.get(contact)
             last_seen = status.last_seen if status is not None else None
             payload = {"userId": contact, "online": contact in online, "lastSeen": last_seen}
-            await self.sio.emit("presence", payload, to=sid)
+            await self._emit("presence", payload, to=sid)
             self.metrics.deliveries(1)
 
     async def _disconnect(self, sid: str, *_reason: Any) -> None:
@@ -265,7 +275,7 @@ class Realtime:
             log.warning("realtime: userStatus of %s not written: %s", uid, exc)
         payload = {"userId": uid, "online": online, "lastSeen": now}
         for contact in sorted(contacts):
-            await self.sio.emit("presence", payload, room=contact)
+            await self._emit("presence", payload, room=contact)
         self.metrics.deliveries(len(contacts))
 
     # events --------------------------------------------------------------------------------
@@ -359,7 +369,7 @@ class Realtime:
         except CoreError:
             return
         payload = {"conversationId": cid, "userId": uid, "isTyping": is_typing}
-        await self.sio.emit("user-typing", payload, room=other)
+        await self._emit("user-typing", payload, room=other)
         self.metrics.deliveries(1)
 
     async def _unknown(self, event: str, sid: str, data: Any = None) -> Ack:
@@ -369,6 +379,10 @@ class Realtime:
             return self._refuse("unknown", 429, exc.message)
         return self._refuse("unknown", 400, f"unknown event {str(event)[:40]!r}")
 
+    async def _emit(self, event: str, payload: dict[str, Any], **to: str) -> None:
+        async with self._publishing:  # (each is a Redis publish: a pooled connection)
+            await self.sio.emit(event, payload, **to)
+
     def _refuse(self, event: str, code: int, message: str) -> Ack:
         self.metrics.error(f"{event}_{code}")
         log.debug("realtime: %s refused (%d): %s", event, code, message)
@@ -377,20 +391,9 @@ class Realtime:
     # pushes --------------------------------------------------------------------------------
     def on_commit(self, changes: list[tuple[Path, Node]]) -> None:
         """The store committed a write: push the notifications it created or replaced."""
-        for path, value in changes:
-            if not path or path[0] != "notifications":
-                continue
-            if len(path) == 3 and isinstance(value, dict):
-                self._push(path[1], path[2], value)
-            elif len(path) == 2 and isinstance(value, dict):
-                for nid, record in value.items():
-                    if isinstance(record, dict):
-                        self._push(path[1], nid, record)
-
-    def _push(self, uid: str, nid: str, record: dict[str, Any]) -> None:
-        payload = {**record, "id": nid}
-        self._spawn(self._emit_push(uid, payload), f"push {nid}")
+        for uid, payload in notifications_in(changes):
+            self._spawn(self._emit_push(uid, payload), f"push {payload['id']}")
 
     async def _emit_push(self, uid: str, payload: dict[str, Any]) -> None:
-        await self.sio.emit("notification", payload, room=uid)
+        await self._emit("notification", payload, room=uid)
         self.metrics.deliveries(1)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from desktop_chat.core.errors import CoreError
-from desktop_chat.core.paths import check_key
+from desktop_chat.core.paths import Path, check_key
+from desktop_chat.core.values import Node
 from desktop_chat.server.errors import ServerError
 from desktop_chat.server.limits import LimitError, RateLimiter
 
@@ -22,6 +23,7 @@ __all__ = [
     "conversation_payload",
     "error_ack",
     "limited",
+    "notifications_in",
     "typing_payload",
 ]
 
@@ -49,6 +51,8 @@ class SocketState:
 
     uid: str
     address: str
+    token: str = ""
+    """The ID token it connected with (checked then; see ``Realtime.revoke``)."""
     joined: set[str] = field(default_factory=set)
     typing: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     limiter: RateLimiter = field(default_factory=RateLimiter)
@@ -67,6 +71,19 @@ def limited(event: str, handler: Handler, refuse: Callable[[str, int, str], Ack]
             return refuse(event, 429, exc.message)
 
     return guarded
+
+
+def notifications_in(changes: list[tuple[Path, Node]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The notifications a committed write created or replaced: ``(owner, push payload)``."""
+    for path, value in changes:
+        if not path or path[0] != "notifications" or not isinstance(value, dict):
+            continue
+        if len(path) == 3:
+            yield path[1], {**value, "id": path[2]}
+        elif len(path) == 2:
+            for nid, record in value.items():
+                if isinstance(record, dict):
+                    yield path[1], {**record, "id": nid}
 
 
 MAX_ID = 768

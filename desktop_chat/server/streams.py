@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -217,6 +217,19 @@ class Hub:
                 return
         assert node is not None
         yield from node.listeners
+
+    def revoke(self, still_valid: Callable[[dict[str, Any]], bool]) -> int:
+        """End with ``auth_revoked`` every user's stream whose ID token's claims *still_valid*
+        now refuses (the user signed out everywhere, changed the password, was disabled)."""
+        gone = [
+            listener
+            for listener in [*self.above(()), *self.below(())]
+            if listener.caller.auth is not None and not still_valid(listener.caller.token_claims())
+        ]
+        for listener in gone:
+            listener.send(AUTH_REVOKED_FRAME)
+            listener.close("credential revoked")
+        return len(gone)
 
     def below(self, path: Path) -> Iterator[Listener]:
         """Listeners strictly below *path*."""

@@ -1,6 +1,7 @@
 """The server's limits against the real server: write and event rates per user and per address,
 open streams and sockets per user; each refusal a clear 429 that changes nothing, and the
-client rides one out (its outbox backs off, nothing fails)."""
+client rides one out (its outbox backs off, nothing fails). And a revoked user's open streams
+and sockets end."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 import requests
 import socketio
@@ -18,7 +20,7 @@ from desktop_chat.client.errors import RateLimitedError, database_error
 from desktop_chat.core.model import DeliveryState
 from tests.integration.test_chat_client_faults import local, user
 from tests.support.chat import FAST, Recorder, run, until
-from tests.support.server import ServerProcess
+from tests.support.server import OWNER, ServerProcess
 from tests.support.sockets import Peer, account, link
 from tests.support.sse import SseReader
 
@@ -207,3 +209,42 @@ def test_a_bad_limit_is_refused_with_a_sentence(tmp_path: Path, bad: str) -> Non
     assert done.returncode == 1
     assert done.stderr.startswith(f"desktop-chat-server: error: --limit {bad}: ")
     assert "Traceback" not in done.stderr
+
+
+def test_a_disabled_users_streams_and_sockets_end(own: ServerProcess) -> None:
+    """Revocation reaches open connections within seconds, not at the token's expiry."""
+    (ann, token), (bob, bob_token) = account(own, "ann"), account(own, "bob")
+    mine = SseReader(own, f"users/{ann}", token=token)
+    theirs = SseReader(own, f"users/{ann}", token=bob_token)
+    url = f"{own.url}/_admin/users/ann@example.com:disable"
+    try:
+        assert opened(mine) and opened(theirs)
+
+        async def main() -> None:
+            peer = await Peer(own.url, token, ann).connect()
+            other = await Peer(own.url, bob_token, bob).connect()
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(url, headers=OWNER, json={}) as disabled,
+            ):
+                assert disabled.status == 200, await disabled.text()
+            await until(lambda: _true(not peer.client.connected), 15)
+            assert other.client.connected  # another user's socket stays
+            await other.close()
+
+        run(main)
+        deadline = time.monotonic() + 15
+        while True:
+            event = mine.next(15)
+            assert event is not None and time.monotonic() < deadline, "no auth_revoked"
+            if event[0] == "auth_revoked":
+                break
+        assert mine.next(5) is None  # and the stream ended
+        assert theirs.events.empty()  # bob's stream on the same place goes on
+    finally:
+        mine.close()
+        theirs.close()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -140,3 +140,35 @@ def test_socketio_refuses_other_origins(own: ServerProcess) -> None:
     assert "Access-Control-Allow-Origin" not in foreign.headers
     plain = requests.get(url, params=params, timeout=10)  # (a program, not a browser page)
     assert plain.status_code == 200 and "Access-Control-Allow-Origin" not in plain.headers
+
+
+def test_emulator_admin_is_for_loopback_only(tmp_path: Path) -> None:
+    refused = serve(tmp_path, "--host", "0.0.0.0", "--insecure", "--emulator-admin")
+    _, err = refused.communicate(timeout=60)
+    assert refused.returncode == 1 and "Traceback" not in err
+    assert "--emulator-admin makes anyone saying 'Bearer owner' the admin" in err
+
+
+def test_a_page_renamed_to_loopback_is_not_served(own: ServerProcess) -> None:
+    """DNS rebinding: a web page whose host name now points at 127.0.0.1 names its own host;
+    on loopback the server answers only requests that name a loopback host."""
+    for path in ("/.json", "/socket.io/?EIO=4&transport=polling", "/healthz"):
+        foreign = requests.get(own.url + path, headers={"Host": "evil.example"}, timeout=10)
+        assert foreign.status_code == 421, path
+        assert foreign.json()["error"].startswith("Misdirected request")
+    for host in (f"localhost:{own.port}", f"127.0.0.1:{own.port}", "localhost"):
+        answer = requests.get(f"{own.url}/healthz", headers={"Host": host}, timeout=10)
+        assert answer.status_code == 200, host
+
+
+def test_sign_in_takes_no_body_a_page_could_post_across_sites(own: ServerProcess) -> None:
+    url = f"{own.url}/identitytoolkit.googleapis.com/v1/accounts:signUp"
+    body = json.dumps({"email": "page@example.com", "password": "secret-1"})
+    for kind in ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded"):
+        answer = requests.post(
+            url, params={"key": "k"}, data=body, headers={"Content-Type": kind}, timeout=10
+        )
+        assert answer.status_code == 400, kind
+        assert "Content-Type: application/json" in answer.json()["error"]["message"]
+    fine = requests.post(url, params={"key": "k"}, data=body, timeout=10)  # (no type: a program)
+    assert fine.status_code == 200

@@ -195,7 +195,11 @@ class Database:
                     await asyncio.to_thread(self._store.commit, leaf_ops)
                 except StoreError as exc:
                     self._roll_back(undo, frames, str(exc))
-                    error = HttpError(507 if "full" in str(exc) else 503, f"Write failed: {exc}")
+                    error = (
+                        HttpError(507, "The server's disk is full: the write was not applied")
+                        if "full" in str(exc)
+                        else HttpError(503, f"The write was not applied: {exc}")
+                    )
                     for request, _ in done:
                         if not request.future.done():
                             request.future.set_exception(error)

@@ -63,6 +63,10 @@ def open_file(file: Path, kind: FileKind, synchronous: str = "NORMAL") -> sqlite
     return db
 
 
+_NOT_OURS = (11, 26)
+"""SQLITE_CORRUPT, SQLITE_NOTADB: the file itself is the problem (not the machine)."""
+
+
 def _prepare(
     db: sqlite3.Connection, file: Path, kind: FileKind, existed: bool, synchronous: str
 ) -> None:
@@ -71,6 +75,8 @@ def _prepare(
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) not in _NOT_OURS:  # (no file handle, say)
+            raise StoreError(f"cannot read the {kind.label} {file}: {exc}") from exc
         raise ForeignStoreError(
             f"{file} is not a desktop_chat {kind.label} ({exc}); it was left untouched"
         ) from exc

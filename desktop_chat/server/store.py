@@ -71,11 +71,17 @@ class Store:
         return transaction(self._db)
 
     def load(self) -> Node:
-        """Read the whole tree."""
+        """Read the whole tree; StoreError if the file is damaged (it is left as it is)."""
         root: Node = None
-        for key, raw in self._db.execute("SELECT path, value FROM nodes ORDER BY path"):
-            path: Path = tuple(key.split("/")) if key else ()
-            root = set_in(root, path, orjson.loads(raw)).root
+        try:
+            for key, raw in self._db.execute("SELECT path, value FROM nodes ORDER BY path"):
+                path: Path = tuple(key.split("/")) if key else ()
+                root = set_in(root, path, orjson.loads(raw)).root
+        except (sqlite3.Error, orjson.JSONDecodeError, AttributeError, TypeError) as exc:
+            raise StoreError(
+                f"{self.file} is damaged ({exc}) and was left untouched: move it aside, or "
+                "put back a copy, to start the server"
+            ) from exc
         return root
 
     def commit(self, ops: Sequence[LeafOp]) -> None:

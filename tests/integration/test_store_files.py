@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -81,3 +82,41 @@ def test_foreign_or_newer_store_is_refused_and_untouched(tmp_path: Path, kind: s
     assert "Traceback" not in result.stderr
     assert store.read_bytes() == before
     assert {p.name for p in data_dir.iterdir()} <= {"store.sqlite3", "server.lock"}
+
+
+def test_a_damaged_store_is_refused_and_untouched(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = ServerProcess(data_dir).start()
+    try:
+        for n in range(300):
+            server.put(f"msgs/m{n}", {"text": "x" * 200, "n": n})
+    finally:
+        server.stop()
+    store = data_dir / "store.sqlite3"
+    raw = bytearray(store.read_bytes())
+    raw[8192 : 8192 + 4096 * 6] = b"\xa5" * len(raw[8192 : 8192 + 4096 * 6])  # pages 3-8
+    store.write_bytes(bytes(raw))
+    result = _serve_error(data_dir)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "store.sqlite3 is damaged" in result.stderr and "left untouched" in result.stderr
+    assert store.read_bytes() == bytes(raw)
+
+
+def test_too_few_file_handles_are_not_called_a_foreign_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    ServerProcess(data_dir).start().stop()
+
+    def few() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_chat.server", "--port", "0", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=few,
+        check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "unable to open database file" in result.stderr
+    assert "not a desktop_chat" not in result.stderr and "another program" not in result.stderr

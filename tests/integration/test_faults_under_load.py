@@ -111,3 +111,80 @@ def test_redis_killed_under_load(tmp_path: Path) -> None:
         for server in servers:
             server.kill()
         redis.kill()
+
+
+_SENDING_APP = """
+import asyncio, sys
+from pathlib import Path
+from desktop_chat.client.chat_client import ChatClient
+from desktop_chat.client.config import BackendConfig
+from desktop_chat.client.token_store import KeyringTokenStore
+from tests.support.file_keyring import FileKeyring
+
+async def main() -> None:
+    url, namespace, data, keys, other, count = sys.argv[1:7]
+    config = BackendConfig.from_values({"server_url": url, "namespace": namespace})
+    store = KeyringTokenStore(FileKeyring(Path(keys)))
+    client = await ChatClient.create(config, Path(data), token_store=store)
+    await client.sign_up("ann@example.com", "secret-1", "Ann", "student")
+    await client.start()
+    cid = await client.open_conversation(other)
+    await asyncio.gather(*(client.send_message(cid, f"m{n}") for n in range(int(count))))
+    print(cid, flush=True)  # every message stored: the parent kills this process now
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def test_the_app_killed_while_sending_delivers_everything_at_next_start(
+    tmp_path: Path,
+) -> None:
+    """kill -9 of the app while its outbox drains: at the next start every message is sent,
+    once, and counted once."""
+    import asyncio
+
+    from desktop_chat.client.chat_client import ChatClient
+    from desktop_chat.client.config import BackendConfig
+    from desktop_chat.client.token_store import KeyringTokenStore
+    from tests.support.file_keyring import FileKeyring
+    from tests.support.sockets import account
+
+    server = ServerProcess(tmp_path / "server", FAST, rules=None).start()
+    try:
+        bob, bob_token = account(server, "bob")
+        server.put(f"users/{bob}", {"displayName": "Bob", "role": "provider"})
+        data, keys, count = tmp_path / "app", tmp_path / "keys.json", 300
+        args = [sys.executable, "-c", _SENDING_APP, server.url, server.namespace]
+        args += [str(data), str(keys), bob, str(count)]
+        with subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True) as app:
+            assert app.stdout is not None
+            cid = app.stdout.readline().strip()
+            app.kill()  # kill -9, the outbox still draining
+        sent_before = len(server.get(f"conversations/{cid}/messages") or {})
+        assert cid and sent_before < count, sent_before  # (it was killed while sending)
+
+        async def next_start() -> None:
+            config = BackendConfig.from_values(
+                {"server_url": server.url, "namespace": server.namespace}
+            )
+            store = KeyringTokenStore(FileKeyring(keys))
+            client = await ChatClient.create(config, data, token_store=store)
+            try:
+                await client.start()
+                deadline = asyncio.get_running_loop().time() + 60
+                while len(server.get(f"conversations/{cid}/messages") or {}) < count:
+                    assert asyncio.get_running_loop().time() < deadline, "not all delivered"
+                    await asyncio.sleep(0.2)
+            finally:
+                await client.close()
+
+        asyncio.run(next_start())
+        stored = server.get(f"conversations/{cid}/messages")
+        texts = [m["text"] for m in sorted(stored.values(), key=lambda m: m["timestamp"])]
+        assert sorted(texts, key=lambda t: int(t[1:])) == [f"m{n}" for n in range(count)]
+        assert server.get(f"userConversations/{bob}/{cid}/unreadCount") == count
+        assert len(server.get(f"notifications/{bob}")) == count
+        del bob_token
+    finally:
+        server.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import sys
@@ -16,7 +17,11 @@ from desktop_chat.server.errors import DataDirLockedError, ServerError
 
 __all__ = ["DataDir", "default_data_dir"]
 
+log = logging.getLogger("desktop_chat.server")
+
 ADMIN_SECRET_ENV = "DESKTOP_CHAT_ADMIN_SECRET"
+MIN_SECRET = 16
+"""The shortest admin secret taken from the environment (a made one has 43 characters)."""
 
 
 def default_data_dir() -> Path:
@@ -36,9 +41,12 @@ class DataDir:
         return self.root / "store.sqlite3"
 
     def create(self) -> None:
-        """Make the directory (private to the user) if it is missing."""
+        """Make the directory private to the user, creating it if it is missing."""
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if os.name == "posix" and self.root.stat().st_mode & 0o077:
+                log.warning("the data dir %s was open to other users: made private", self.root)
+                os.chmod(self.root, 0o700)  # (messages and accounts are nobody else's)
         except OSError as exc:
             raise ServerError(f"cannot create the data dir {self.root}: {exc}") from exc
 
@@ -95,6 +103,10 @@ class DataDir:
         """The admin secret: from the environment, else the data dir's (made on first start)."""
         from_env = os.environ.get(ADMIN_SECRET_ENV)
         if from_env:
+            if len(from_env) < MIN_SECRET:
+                raise ServerError(
+                    f"{ADMIN_SECRET_ENV} is shorter than {MIN_SECRET} characters: too easy to guess"
+                )
             return from_env
         path = self.root / "admin-secret"
         with contextlib.suppress(FileNotFoundError):

@@ -51,7 +51,7 @@ def _create(db: sqlite3.Connection) -> None:
     )
 
 
-STORE_FILE = FileKind("store", APPLICATION_ID, SCHEMA_VERSION, _create, _MIGRATIONS)
+STORE_FILE = FileKind("store", APPLICATION_ID, SCHEMA_VERSION, _create, _MIGRATIONS, private=True)
 
 
 UPSERT = (

@@ -41,14 +41,14 @@ def test_admin_secret_from_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_admin_secret_from_the_environment(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("DESKTOP_CHAT_ADMIN_SECRET", "s3cret-from-env")
+    monkeypatch.setenv("DESKTOP_CHAT_ADMIN_SECRET", "s3cret-from-the-env")
     server = ServerProcess(tmp_path / "data", emulator_admin=False).start()
     try:
-        assert _status(server, params={"auth": "s3cret-from-env"}) == 200
+        assert _status(server, params={"auth": "s3cret-from-the-env"}) == 200
         assert not (server.data_dir / "admin-secret").exists()
     finally:
         server.kill()
-    assert os.environ["DESKTOP_CHAT_ADMIN_SECRET"] == "s3cret-from-env"
+    assert os.environ["DESKTOP_CHAT_ADMIN_SECRET"] == "s3cret-from-the-env"
 
 
 def test_emulator_admin_warns(server: ServerProcess) -> None:

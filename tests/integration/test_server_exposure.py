@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -117,16 +119,26 @@ def test_tls_serves_https_and_no_cors_by_default(tmp_path: Path) -> None:
 
 
 def test_secret_files_are_the_owners_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)  # (a data dir made by hand, open to others: made private)
+    os.chmod(data, 0o755)
     server = serve(tmp_path)
     try:
         listening(server)
-        data = tmp_path / "data"
-        for name in ("signing-key.pem", "admin-secret", "accounts.sqlite3"):
+        for name in ("signing-key.pem", "admin-secret", "accounts.sqlite3", "store.sqlite3"):
             mode = (data / name).stat().st_mode
             assert mode & 0o077 == 0, f"{name} is readable by others: {oct(mode)}"
         assert (data.stat().st_mode & 0o077) == 0  # the data dir itself
     finally:
         stop(server)
+
+
+def test_a_short_admin_secret_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESKTOP_CHAT_ADMIN_SECRET", "short-secret")
+    refused = serve(tmp_path)
+    _, err = refused.communicate(timeout=60)
+    assert refused.returncode == 1 and "Traceback" not in err
+    assert "DESKTOP_CHAT_ADMIN_SECRET is shorter than 16 characters" in err
 
 
 def test_socketio_refuses_other_origins(own: ServerProcess) -> None:

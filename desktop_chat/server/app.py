@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from yarl import URL
 
 from desktop_chat.resources import read_text as read_resource
 from desktop_chat.server.access import Access
@@ -310,6 +311,13 @@ class SocketNode:
     async def start(self) -> None:
         config = self.config
         assert config.database_url is not None
+        remote = URL(config.database_url)
+        if remote.scheme == "http" and remote.host not in LOOPBACK and not config.insecure:
+            raise ServerError(
+                f"--database-url {remote.with_query(None)} is plain HTTP to another machine: "
+                "the admin secret and the tokens' certificates would cross the network in "
+                "clear; use https, or --insecure to do it anyway"
+            )
         backend = node_backend(config.database_url, config.project_id, firebase=config.firebase)
         self._closers = backend.closers
         try:

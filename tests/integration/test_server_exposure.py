@@ -184,3 +184,14 @@ def test_sign_in_takes_no_body_a_page_could_post_across_sites(own: ServerProcess
         assert "Content-Type: application/json" in answer.json()["error"]["message"]
     fine = requests.post(url, params={"key": "k"}, data=body, timeout=10)  # (no type: a program)
     assert fine.status_code == 200
+
+
+def test_a_node_will_not_send_the_secret_in_clear_to_another_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESKTOP_CHAT_ADMIN_SECRET", "a-long-enough-admin-secret")
+    url = "http://192.0.2.7:9000?ns=desktop-chat"
+    refused = serve(tmp_path, "--socketio-only", "--database-url", url)
+    _, err = refused.communicate(timeout=60)
+    assert refused.returncode == 1 and "Traceback" not in err
+    assert "is plain HTTP to another machine" in err

@@ -149,5 +149,8 @@ def _firebase_backend(database_url: str, project_id: str) -> NodeBackend:
         firebase_admin.delete_app(app)
 
     return NodeBackend(
-        FirebaseVerifier(app), FirebaseAdminData(app), [delete_app], f"Firebase at {database_url}"
+        FirebaseVerifier(app, check_revoked=True),
+        FirebaseAdminData(app),
+        [delete_app],
+        f"Firebase at {database_url}",
     )

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import requests
+
 from tests.support.chat import FAST, run
-from tests.support.server import ServerProcess
+from tests.support.server import OWNER, ServerProcess
 from tests.support.sockets import Peer, account, link
 
 
@@ -34,6 +36,11 @@ def test_firebase_mode_node_checks_tokens_and_keeps_presence(tmp_path: Path) -> 
         bob, bob_token = account(data, "bob")
         cid = link(data, ann, bob)
         url = node.url
+        eve, eve_token = account(data, "eve")  # disabled: its token revoked
+        gone = requests.post(
+            f"{data.url}/_admin/users/eve@example.com:disable", headers=OWNER, json={}, timeout=10
+        )
+        assert gone.status_code == 200, gone.text
 
         async def main() -> None:
             refused = Peer(url, "garbage")
@@ -42,6 +49,10 @@ def test_firebase_mode_node_checks_tokens_and_keeps_presence(tmp_path: Path) -> 
             assert refused.refused is not None and refused.refused["data"] == {"code": 401}
             a = await Peer(url, ann_token, ann).connect()
             b = await Peer(url, bob_token, bob).connect()
+            revoked = Peer(url, eve_token, eve)
+            with contextlib.suppress(Exception):
+                await revoked.connect()
+            assert revoked.refused is not None and revoked.refused["data"] == {"code": 401}
             try:
                 assert await a.call("join", {"conversationId": cid}) == {"ok": True}
                 assert await b.call("join", {"conversationId": cid}) == {"ok": True}

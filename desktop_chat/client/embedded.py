@@ -121,7 +121,6 @@ class EmbeddedServer:
         """The server process, if this object started it."""
         self._http: aiohttp.ClientSession | None = None
         self._tasks = TaskTracker("embedded server")
-        self._proven_urls: set[str] = set()
 
     async def __aenter__(self) -> EmbeddedServer:
         await self.start()
@@ -186,8 +185,6 @@ class EmbeddedServer:
         secret = read_admin_secret(self.data_dir)
         if secret is None:
             return False
-        if url in self._proven_urls:
-            return True
         nonce = secrets.token_urlsafe(24)
         try:
             async with self._session().get(url + PROOF, params={"nonce": nonce}) as response:
@@ -198,8 +195,7 @@ class EmbeddedServer:
             return None
         proof = answer.get("proof") if isinstance(answer, dict) else None
         if isinstance(proof, str) and hmac.compare_digest(proof, admin_proof(secret, nonce)):
-            self._proven_urls.add(url)
-            return True
+            return True  # (asked again at every renewal: the server may have died since)
         log.warning("the server at %s could not show it is ours: not using it", url)
         return False
 

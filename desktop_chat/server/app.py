@@ -233,10 +233,20 @@ REVOCATION_SWEEP = 2.0
 
 
 def host_check(config: ServerConfig) -> list[Middleware]:
-    """On loopback, requests must name a loopback host: a web page whose name was pointed at
-    127.0.0.1 (DNS rebinding) gets 421, not the local server."""
+    """Requests from web pages of other sites (an ``Origin`` not this server's) get 403: no
+    CORS unless configured. On loopback, requests must also name a loopback host: a page whose
+    name was pointed at 127.0.0.1 (DNS rebinding) gets 421, not the local server."""
+
+    @web.middleware
+    async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            body = orjson.dumps({"error": "Requests from other sites' pages are not allowed"})
+            return web.Response(status=403, body=body, content_type="application/json")
+        return await handler(request)
+
     if config.host not in LOOPBACK:
-        return []
+        return [same_origin]
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -249,7 +259,7 @@ def host_check(config: ServerConfig) -> list[Middleware]:
             return web.Response(status=421, body=body, content_type="application/json")
         return await handler(request)
 
-    return [check]
+    return [check, same_origin]
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext | None:

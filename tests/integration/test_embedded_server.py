@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -230,6 +231,45 @@ def test_an_impostor_on_the_published_port_never_gets_the_secret(data_dir: Path)
     assert heard, "the impostor was never asked to show it is ours"
     assert not any(secret in header for header in heard)
     assert dir_free(data_dir)
+
+
+def test_an_impostor_taking_the_port_later_never_gets_the_secret(data_dir: Path) -> None:
+    """Our server dies while the app runs and another program takes its port before the next
+    lease renewal: the renewal asks it to show it is ours first, and tells it nothing."""
+    from aiohttp import web
+
+    heard: list[str] = []
+
+    async def anything(request: web.Request) -> web.Response:
+        heard.append(request.headers.get("Authorization", ""))
+        return web.json_response({"proof": "0" * 64, "id": "x", "ttl": 15, "leases": 1})
+
+    async def main() -> None:
+        server = EmbeddedServer(data_dir, server_args=FAST, renew_every=0.3)
+        url = await server.start()
+        assert server.process is not None
+        port = int(url.rsplit(":", 1)[1])
+        server.process.kill()  # (dies: its port is free for anyone)
+        server.process.wait()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", anything)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            await until(lambda: _true(bool(heard)), 20)  # a renewal came to it
+            await asyncio.sleep(1.0)
+        finally:
+            await runner.cleanup()
+        await server.release()
+
+    run(main)
+    secret = read_admin_secret(data_dir)
+    assert heard and secret is not None and not any(secret in header for header in heard)
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 def test_the_server_shows_it_holds_the_secret(server: ServerProcess) -> None:

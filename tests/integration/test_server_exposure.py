@@ -104,9 +104,9 @@ def test_tls_serves_https_and_no_cors_by_default(tmp_path: Path) -> None:
         try:
             answer = urllib.request.urlopen(request, context=trusted, timeout=30)
             status, headers, body = answer.status, answer.headers, answer.read()
-        except urllib.error.HTTPError as refused:  # (no token: the rules answer)
+        except urllib.error.HTTPError as refused:
             status, headers, body = refused.code, refused.headers, refused.read()
-        assert status in (200, 401) and isinstance(json.loads(body), (dict, type(None)))
+        assert status == 403 and "error" in json.loads(body)  # (a page of another site)
         assert "Access-Control-Allow-Origin" not in headers  # no CORS unless configured
         plain = url.replace("https://", "http://")
         try:
@@ -148,7 +148,7 @@ def test_socketio_refuses_other_origins(own: ServerProcess) -> None:
     foreign = requests.get(
         url, params=params, headers={"Origin": "http://evil.example"}, timeout=10
     )
-    assert foreign.status_code == 400
+    assert foreign.status_code == 403
     assert "Access-Control-Allow-Origin" not in foreign.headers
     plain = requests.get(url, params=params, timeout=10)  # (a program, not a browser page)
     assert plain.status_code == 200 and "Access-Control-Allow-Origin" not in plain.headers
@@ -182,8 +182,15 @@ def test_sign_in_takes_no_body_a_page_could_post_across_sites(own: ServerProcess
         )
         assert answer.status_code == 400, kind
         assert "Content-Type: application/json" in answer.json()["error"]["message"]
+    page = {"Origin": "http://evil.example"}  # (a page may post a body with no type at all)
+    answer = requests.post(url, params={"key": "k"}, data=body, headers=page, timeout=10)
+    assert answer.status_code == 403
+    assert answer.json() == {"error": "Requests from other sites' pages are not allowed"}
     fine = requests.post(url, params={"key": "k"}, data=body, timeout=10)  # (no type: a program)
     assert fine.status_code == 200
+    same = {"Origin": own.url}  # (a page of this server itself)
+    mine = json.dumps({"email": "same@example.com", "password": "secret-1"})
+    assert requests.post(url, params={"key": "k"}, data=mine, headers=same, timeout=10).ok
 
 
 def test_a_node_will_not_send_the_secret_in_clear_to_another_machine(

@@ -211,7 +211,7 @@ class ChatView(QWidget):
         self.history.scroll_to_bottom()
         if self._target is not None:
             self.show_message(self._target)
-        QTimer.singleShot(0, self.history.fill)
+        QTimer.singleShot(0, self.history, self.history.fill)  # (not after it is gone)
         self.maybe_mark_read()
 
     def _refreshed(self, opened: OpenedConversation) -> None:

@@ -189,7 +189,7 @@ class HistoryView(QListView):
         elif self.stick:
             self._set_scroll(high)
         if high == 0:
-            QTimer.singleShot(0, self.fill)
+            QTimer.singleShot(0, self, self.fill)  # (not after the view is gone)
 
     def _rows_coming(self, _parent: QModelIndex, first: int, _last: int) -> None:
         if self.stick or self.history.rowCount() == 0:

@@ -16,7 +16,7 @@ import socketio
 from tests.benchmarks.harness import NO_LIMITS, BenchResult, Child, start_server, stop_server
 from tests.support.chat import FAST
 from tests.support.redis import RedisProcess
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, socket_node
 from tests.support.sockets import account, link
 
 GOAL_RATIO = 0.8
@@ -150,17 +150,9 @@ def run_realtime_nodes(
         try:
             data = start_server(root / "data", [*FAST, "--redis-url", redis.url], rules=None)
             servers.append(data)
-            secret = (data.data_dir / "admin-secret").read_text().strip()
             for n in (1, 2):
-                args = ["--socketio-only", "--database-url", data.database_url]
-                args += ["--redis-url", redis.url, *UNLIMITED]
-                process = ServerProcess(
-                    root / f"n{n}",
-                    args,
-                    emulator_admin=False,
-                    env={"DESKTOP_CHAT_ADMIN_SECRET": secret},
-                ).start()
-                servers.append(process)
+                node = socket_node(data, root / f"n{n}", "--redis-url", redis.url, *UNLIMITED)
+                servers.append(node)
             side = _ours(data, senders, receivers)
             nodes = servers[1:]
             two_side = Side(

@@ -32,21 +32,12 @@ from desktop_chat.core.writes import (
     send_message,
 )
 from tests.support.auth import sign_up
+from tests.support.load_world import Person
 from tests.support.server import OWNER, ServerProcess
 
 FAST = ["--scrypt-n", "16"]
 DENIED = {"error": "Permission denied"}
 new_id = PushIdGenerator()
-
-
-@dataclass(frozen=True)
-class Person:
-    profile: UserProfile
-    token: str
-
-    @property
-    def uid(self) -> str:
-        return self.profile.uid
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.chat import FAST
 from tests.support.redis import RedisProcess
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, socket_node
 
 REPO = Path(__file__).resolve().parents[2]
 LOAD = ["--streams", "100", "--sockets", "100", "--conversations", "50", "--rate", "100"]
@@ -93,14 +93,8 @@ def test_redis_killed_under_load(tmp_path: Path) -> None:
     try:
         data = ServerProcess(tmp_path / "data", [*FAST, "--redis-url", redis.url], rules=None)
         servers.append(data.start())
-        secret = (data.data_dir / "admin-secret").read_text().strip()
-        node = ServerProcess(
-            tmp_path / "node",
-            ["--socketio-only", "--database-url", data.database_url, "--redis-url", redis.url],
-            emulator_admin=False,
-            env={"DESKTOP_CHAT_ADMIN_SECRET": secret},
-        )
-        servers.append(node.start())
+        node = socket_node(data, tmp_path / "node", "--redis-url", redis.url)
+        servers.append(node)
         report = load_with(data, [data.url, node.url], kill_and_restart(redis), tmp_path / "r")
         check(report)
         assert report["stream_reconnects"] == 0  # (the data never went away)

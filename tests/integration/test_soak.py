@@ -30,7 +30,7 @@ from desktop_chat.server.presence import POOL
 from desktop_chat.server.realtime import PUBLISHERS
 from tests.support.chat import FAST, run
 from tests.support.redis import RedisProcess
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, socket_node
 from tests.support.sockets import Peer, account
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,16 +110,8 @@ def soak(tmp: Path, name: str, seconds: float, nodes: int) -> dict[str, Any]:
         extra = ["--redis-url", redis.url] if redis is not None else []
         data = ServerProcess(tmp / "data", [*FAST, *extra], rules=None).start()
         servers.append(data)
-        secret = (data.data_dir / "admin-secret").read_text().strip()
         for n in range(1, nodes):
-            args = ["--socketio-only", "--database-url", data.database_url, *extra]
-            node = ServerProcess(
-                tmp / f"node{n}",
-                args,
-                emulator_admin=False,
-                env={"DESKTOP_CHAT_ADMIN_SECRET": secret},
-            ).start()
-            servers.append(node)
+            servers.append(socket_node(data, tmp / f"node{n}", *extra))
         prime(data, servers)
         before = [idle(server) for server in servers]
         memory, report = generate(data, [s.url for s in servers], seconds, tmp / "report.json")

@@ -22,8 +22,10 @@ class LoadError(Exception):
     """The load generator could not do what it was asked (a refused setup write, say)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True)
 class Person:
+    """A signed-up user: their profile and ID token."""
+
     profile: UserProfile
     token: str
 

@@ -166,3 +166,15 @@ def _dumps(value: Any) -> bytes:
     import json
 
     return json.dumps(value).encode()
+
+
+def socket_node(data: ServerProcess, directory: Path, *args: str) -> ServerProcess:
+    """A started ``--socketio-only`` node against the data server *data* (its admin secret in
+    the environment), with *args* (``--redis-url`` ...)."""
+    secret = (data.data_dir / "admin-secret").read_text().strip()
+    return ServerProcess(
+        directory,
+        ["--socketio-only", "--database-url", data.database_url, *args],
+        emulator_admin=False,
+        env={"DESKTOP_CHAT_ADMIN_SECRET": secret},
+    ).start()

@@ -41,8 +41,11 @@ def check_key(key: str) -> None:
             f"Invalid key {key!r}: keys must not contain '.', '$', '#', '[', ']', '/' "
             "or control characters"
         )
-    if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise InvalidPathError(f"Invalid key: longer than {MAX_KEY_BYTES} bytes")
+    try:
+        if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise InvalidPathError(f"Invalid key: longer than {MAX_KEY_BYTES} bytes")
+    except UnicodeEncodeError:  # (a lone surrogate, as a lenient JSON parser lets through)
+        raise InvalidPathError("Invalid key: not valid Unicode text") from None
 
 
 def parse_path(raw: str) -> Path:

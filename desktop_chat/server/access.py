@@ -77,7 +77,7 @@ class Access:
             return False
         if self._emulator_admin and token == EMULATOR_OWNER:
             return True
-        return hmac.compare_digest(token.encode(), self._secret)
+        return hmac.compare_digest(token.encode(errors="surrogateescape"), self._secret)
 
     async def caller(self, request: web.Request) -> Caller:
         token = request_token(request)

@@ -165,7 +165,7 @@ class Server:
             if config.embedded:
                 self.leases = Leases(config.lease_ttl, config.lease_wait)
                 add_lease_routes(app, self.leases, access.is_admin)
-            app.router.add_route("*", "/{tail:.*}", api.handle)
+            app.router.add_route("*", r"/{tail:[\s\S]*}", api.handle)  # (newlines too)
             self._runner, self._site, self.port = await listen(
                 app, config.host, config.port, tls_context(config)
             )

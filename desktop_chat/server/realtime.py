@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import socketio
@@ -27,8 +27,10 @@ from desktop_chat.server.realtime_events import (
     EventError,
     RealtimeSettings,
     SocketState,
+    UserLocks,
     conversation_payload,
     error_ack,
+    is_environ,
     limited,
     notifications_in,
     typing_payload,
@@ -82,8 +84,8 @@ class Realtime:
         self._publishing = asyncio.Semaphore(PUBLISHERS)
         self._sockets: dict[str, SocketState] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._user_locks: dict[str, list[Any]] = {}
-        """uid -> [its lock, how many hold or await it]."""
+        self._user_locks = UserLocks()
+        self._lock = self._user_locks.hold
         self._closing = False
         presence.on_lost = self._lost
         presence.on_regained = self._regained
@@ -136,24 +138,12 @@ class Realtime:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @contextlib.asynccontextmanager
-    async def _lock(self, uid: str) -> AsyncIterator[None]:
-        """One user's presence changes, one at a time. The lock lives only while someone holds
-        or awaits it, so a long-running node keeps none for users long gone."""
-        entry = self._user_locks.get(uid)
-        if entry is None:
-            entry = self._user_locks[uid] = [asyncio.Lock(), 0]
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._user_locks[uid]
-
     # connections ---------------------------------------------------------------------------
-    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    async def _connect(
+        self, sid: str, environ: Any = None, auth: Any = None, *_: Any
+    ) -> Ack | None:
+        if not is_environ(environ):  # a client's own event named "connect"
+            return self._refuse("connect", 400, "'connect' is not a client's event")
         if self._closing:
             raise socketio.exceptions.ConnectionRefusedError(
                 "the server is shutting down", {"code": 503}
@@ -178,6 +168,7 @@ class Realtime:
         await self.sio.enter_room(sid, uid)
         self.metrics.connected()
         self._spawn(self._came(sid, uid), f"connect {uid}")
+        return None
 
     async def revoke(self, still_valid: Callable[[str], bool]) -> int:
         """Disconnect the sockets whose ID token *still_valid* now refuses (signed out
@@ -216,15 +207,17 @@ class Realtime:
             await self._emit("presence", payload, to=sid)
             self.metrics.deliveries(1)
 
-    async def _disconnect(self, sid: str, *_reason: Any) -> None:
+    async def _disconnect(self, sid: str, *_reason: Any) -> Ack | None:
+        if self.sio.manager.is_connected(sid, "/"):  # a client's own event named "disconnect"
+            return self._refuse("disconnect", 400, "'disconnect' is not a client's event")
         state = self._sockets.pop(sid, None)
-        if state is None:
-            return
-        self.limits.socket_closed(state.uid)
-        self.metrics.disconnected()
-        for cid in list(state.typing):
-            self._stop_typing(state, cid, announce=True)
-        self._spawn(self._went(state.uid), f"disconnect {state.uid}")
+        if state is not None:
+            self.limits.socket_closed(state.uid)
+            self.metrics.disconnected()
+            for cid in list(state.typing):
+                self._stop_typing(state, cid, announce=True)
+            self._spawn(self._went(state.uid), f"disconnect {state.uid}")
+        return None
 
     async def _went(self, uid: str) -> None:
         async with self._lock(uid):
@@ -372,7 +365,9 @@ class Realtime:
         await self._emit("user-typing", payload, room=other)
         self.metrics.deliveries(1)
 
-    async def _unknown(self, event: str, sid: str, data: Any = None) -> Ack:
+    async def _unknown(self, event: str, sid: Any = None, *_: Any) -> Ack:
+        if event in self._sockets:  # a client's own event named "*": its sid came first
+            return self._refuse("unknown", 400, "'*' is not an event name")
         try:
             self._socket(sid, "other")
         except LimitError as exc:

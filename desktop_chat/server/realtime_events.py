@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,10 @@ __all__ = [
     "EventError",
     "RealtimeSettings",
     "SocketState",
+    "UserLocks",
     "conversation_payload",
     "error_ack",
+    "is_environ",
     "limited",
     "notifications_in",
     "typing_payload",
@@ -64,7 +67,9 @@ Handler = Callable[[str, Any], Awaitable[Ack]]
 def limited(event: str, handler: Handler, refuse: Callable[[str, int, str], Ack]) -> Handler:
     """*handler*, answering a :class:`LimitError` (too many events) with *refuse*'s 429 ack."""
 
-    async def guarded(sid: str, data: Any = None) -> Ack:
+    async def guarded(sid: str, data: Any = None, *extra: Any) -> Ack:
+        if extra:
+            return refuse(event, 400, f"{event} takes one argument, not {1 + len(extra)}")
         try:
             return await handler(sid, data)
         except LimitError as exc:
@@ -84,6 +89,35 @@ def notifications_in(changes: list[tuple[Path, Node]]) -> Iterator[tuple[str, di
             for nid, record in value.items():
                 if isinstance(record, dict):
                     yield path[1], {**record, "id": nid}
+
+
+class UserLocks:
+    """One lock per user, kept only while someone holds or awaits it (a long-running node
+    keeps none for users long gone)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, uid: str) -> AsyncIterator[None]:
+        lock, users = self._locks.setdefault(uid, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[uid]
+
+
+def is_environ(value: object) -> bool:
+    """Whether *value* is the environ of a real handshake (a client's own event named
+    ``connect`` passes its data instead: no JSON makes an aiohttp request)."""
+    return isinstance(value, dict) and "aiohttp.request" in value
 
 
 MAX_ID = 768

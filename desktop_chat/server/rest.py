@@ -39,7 +39,8 @@ class RestSettings:
 
 
 def error_response(error: HttpError) -> web.Response:
-    body = error.body if error.body is not None else orjson.dumps({"error": error.message})
+    message = error.message.encode("utf-8", "replace").decode()  # (no lone surrogate)
+    body = error.body if error.body is not None else orjson.dumps({"error": message})
     return web.Response(
         status=error.status,
         body=body,

@@ -333,7 +333,7 @@ def translate_regex(source: str, flags: str) -> re.Pattern[str]:
         quantified = was_quantifier
     try:
         return re.compile("".join(out), re.IGNORECASE if flags else 0)
-    except re.error as exc:
+    except (re.error, OverflowError) as exc:  # (a repetition count too large, say)
         raise ValueError(str(exc)) from None
 
 

@@ -181,9 +181,10 @@ def verify_token(
         raise TokenError("unknown key id", repr(kid))
     signature = _unb64url(parts[2])
     try:
-        public.verify(
-            signature, f"{parts[0]}.{parts[1]}".encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
-        )
+        signed = f"{parts[0]}.{parts[1]}".encode("ascii")
+        public.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+    except UnicodeEncodeError:
+        raise TokenError("malformed", "not base64url") from None
     except InvalidSignature:
         raise TokenError("bad signature") from None
     claims = _json_part(parts[1], "payload")

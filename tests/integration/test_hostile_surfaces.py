@@ -311,36 +311,22 @@ def _non_ascii_payload(stage: Stage) -> str:
     return f"{header}.é{payload}.{signature}"  # the header (alg, kid) is right
 
 
-BUGS = {
-    "auth": "access.is_admin encodes the token: a surrogate-escaped byte is a 500",
-    "override": "rest.error_response cannot encode the surrogate-escaped method: a 500",
-    "token": "tokens.verify_token encodes the payload as ASCII before checking it: a 500",
-    "newline": "the catch-all route /{tail:.*} takes no newline: aiohttp's text/plain 404",
-    "surrogates": "conversation_payload: check_key encodes a lone surrogate; no ack",
-    "arguments": "the handlers take one argument: a TypeError for two, no ack",
-    "reserved": "python-socketio hands these to the server's own handlers (see below)",
-    "regex": "translate_regex catches re.error, not the OverflowError of a huge {n}",
-    "handshake": "verify_token's UnicodeEncodeError: a traceback and a 503, not a 401",
-}
+# The bugs the fuzzers found (fixed in the same change): each pinned by a test below.
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["auth"])
 def test_an_authorization_header_past_ascii_gets_a_401(victim: Stage) -> None:
     firebase_error(victim, "users.json", 401, headers={"Authorization": b"Bearer \xff"})
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["override"])
 def test_a_method_override_past_ascii_gets_a_405(victim: Stage) -> None:
     override = {"X-HTTP-Method-Override": b"\xff"}
     firebase_error(victim, "users.json", 405, method="POST", data=b"1", headers=override)
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["token"])
 def test_an_id_token_with_a_non_ascii_payload_gets_a_401(victim: Stage) -> None:
     firebase_error(victim, "users.json", 401, params={"auth": _non_ascii_payload(victim)})
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["newline"])
 def test_a_path_with_a_newline_gets_a_firebase_error(victim: Stage) -> None:
     firebase_error(victim, "users/a%0Ab.json", 400, headers=OWNER)
 
@@ -360,20 +346,17 @@ def ack(stage: Stage, name: str, *args: Any) -> Any:
     return asyncio.run(main())
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["surrogates"])
 def test_a_conversation_id_of_lone_surrogates_gets_a_400_ack(victim: Stage) -> None:
     answer = ack(victim, "join", {"conversationId": "\udcff" * 200})
     assert is_ack(answer) and answer["error"]["code"] == 400, answer
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["arguments"])
 @pytest.mark.parametrize("name", ["join", "typing", "no-such-event"])
 def test_an_event_with_two_arguments_gets_an_error_ack(victim: Stage, name: str) -> None:
     answer = ack(victim, name, {"conversationId": victim.cids["ab"], "isTyping": True}, 2)
     assert is_ack(answer), answer
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["reserved"])
 @pytest.mark.parametrize(
     ("name", "args"), [("connect", ({"token": "x"},)), ("disconnect", ()), ("*", ())]
 )
@@ -387,13 +370,11 @@ def test_events_named_like_the_servers_own_get_an_error_ack(
     assert is_ack(answer) and answer["error"]["code"] == 400, answer
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["regex"])
 def test_a_rules_regex_with_a_huge_repeat_count_is_a_rules_error() -> None:
     with pytest.raises(RulesError):
         RuleSet.from_json('{"rules": {".validate": "newData.val().matches(/a{99999999999}/)"}}')
 
 
-@pytest.mark.xfail(strict=True, reason=BUGS["handshake"])
 def test_a_handshake_with_a_non_ascii_token_payload_is_a_401(victim: Stage) -> None:
     async def main() -> Any:
         peer = Peer(victim.server.url, _non_ascii_payload(victim))

@@ -26,7 +26,7 @@ from tests.support.server import ServerProcess, socket_node
 
 REPO = Path(__file__).resolve().parents[2]
 LOAD = ["--streams", "100", "--sockets", "100", "--conversations", "50", "--rate", "100"]
-LOAD += ["--warmup", "5", "--seconds", "25", "--drain", "60"]
+LOAD += ["--warmup", "3", "--seconds", "15", "--drain", "60", "--pushes-may-be-lost"]
 
 
 def load_with(

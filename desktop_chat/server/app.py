@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from yarl import URL
@@ -24,7 +23,7 @@ from desktop_chat.server.auth_service import AuthService, AuthSettings
 from desktop_chat.server.credentials import ScryptParams
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
-from desktop_chat.server.errors import ServerError
+from desktop_chat.server.errors import HttpError, ServerError
 from desktop_chat.server.leases import Leases, add_lease_routes, add_proof_route
 from desktop_chat.server.limits import Limits, LimitSettings
 from desktop_chat.server.notifications import add_notification_routes
@@ -33,7 +32,7 @@ from desktop_chat.server.realtime_app import add_ops_routes, make_realtime, node
 from desktop_chat.server.realtime_auth import LocalVerifier
 from desktop_chat.server.realtime_data import LocalData
 from desktop_chat.server.reminders import Reminders
-from desktop_chat.server.rest import RestApi, RestSettings
+from desktop_chat.server.rest import RestApi, RestSettings, error_response
 from desktop_chat.server.rules import RulesError, RuleSet
 from desktop_chat.server.store import Durability, Store
 from desktop_chat.server.streams import Hub
@@ -241,8 +240,9 @@ def host_check(config: ServerConfig) -> list[Middleware]:
     async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if origin is not None and origin != f"{request.scheme}://{request.host}":
-            body = orjson.dumps({"error": "Requests from other sites' pages are not allowed"})
-            return web.Response(status=403, body=body, content_type="application/json")
+            return error_response(
+                HttpError(403, "Requests from other sites' pages are not allowed")
+            )
         return await handler(request)
 
     if config.host not in LOOPBACK:
@@ -255,8 +255,7 @@ def host_check(config: ServerConfig) -> list[Middleware]:
         except ValueError:  # (a Host header that is no host at all)
             name = None
         if name not in LOOPBACK:
-            body = orjson.dumps({"error": f"Misdirected request: host {request.host!r}"})
-            return web.Response(status=421, body=body, content_type="application/json")
+            return error_response(HttpError(421, f"Misdirected request: host {request.host!r}"))
         return await handler(request)
 
     return [check, same_origin]

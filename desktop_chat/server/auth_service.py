@@ -202,27 +202,28 @@ class AuthService:
         is the issuer's ("expired", "bad signature", ...) or "user not found",
         "user disabled", "revoked"."""
         claims = self.issuer.verify(id_token)
-        state = self.store.token_state(claims["sub"])
-        if state is None:
-            raise TokenError("user not found")
-        valid_since, disabled = state
-        if disabled:
-            raise TokenError("user disabled")
-        if claims["iat"] < valid_since:
-            raise TokenError("revoked", "the user signed out everywhere or changed the password")
+        refusal = self._refusal(claims)
+        if refusal is not None:
+            raise refusal
         return claims
 
     def still_valid(self, claims: dict[str, Any]) -> bool:
         """Whether the account behind claims checked before still takes them: it exists, is
         not disabled, and was not signed out everywhere since they were issued."""
+        return self._refusal(claims) is None
+
+    def _refusal(self, claims: dict[str, Any]) -> TokenError | None:
+        """Why the account behind *claims* no longer takes them (no I/O), or None."""
         state = self.store.token_state(str(claims.get("sub")))
+        if state is None:
+            return TokenError("user not found")
+        valid_since, disabled = state
+        if disabled:
+            return TokenError("user disabled")
         issued = claims.get("iat")
-        return (
-            state is not None
-            and not state[1]
-            and isinstance(issued, int | float)
-            and issued >= state[0]
-        )
+        if not isinstance(issued, int | float) or issued < valid_since:
+            return TokenError("revoked", "the user signed out everywhere or changed the password")
+        return None
 
     def token_still_valid(self, id_token: str) -> bool:
         """:meth:`still_valid` of a token checked before (its signature is not checked again)."""

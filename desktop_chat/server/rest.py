@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import orjson
@@ -104,9 +105,8 @@ class RestApi:
             query = self._query(path, params)
             if "text/event-stream" in request.headers.get("Accept", ""):
                 listener = Listener(path, query, self.settings.stream_buffer, caller)
-                if caller.admin:
-                    return await stream(request, self.db, listener, self.settings.keep_alive)
-                with self.limits.stream(caller.uid, address):
+                limit = nullcontext() if caller.admin else self.limits.stream(caller.uid, address)
+                with limit:
                     return await stream(request, self.db, listener, self.settings.keep_alive)
             return await self._get(request, path, params, query, caller)
         if method not in ("PUT", "POST", "PATCH", "DELETE"):

@@ -10,6 +10,8 @@ from desktop_chat.core.values import Node
 
 __all__ = ["QueryWindow"]
 
+Sort = tuple[Any, ...]
+
 
 class QueryWindow:
     """The children a :class:`Query` selects from one location, updated as children change.
@@ -49,9 +51,30 @@ class QueryWindow:
     def update(self, node: Node, changed: Iterable[str] | None) -> list[str]:
         """The answer after the children *changed* of *node* changed (None: maybe all of them);
         its keys, in query order."""
+        keys = self._settle(node, changed)
+        if keys is None:
+            return self.reset(node)
+        limit = self._limit
+        order = sorted(keys, key=keys.__getitem__)
+        if limit is not None and len(order) > limit:
+            order = order[-limit:] if self.query.limit_last is not None else order[:limit]
+            self._complete = False
+        self._keys = {key: keys[key] for key in order}
+        return order
+
+    def settles(self, node: Node, changed: Iterable[str] | None) -> bool:
+        """Whether :meth:`update` can settle this change among the window and the *changed*
+        children alone: if so, *node* need hold only those."""
+        return self._settle(node, changed) is not None
+
+    def _settle(
+        self, node: Node, changed: Iterable[str] | None
+    ) -> dict[str, tuple[Any, ...]] | None:
+        """The sort keys of the window's candidates after the change, or None when the whole
+        location must be queried again."""
         limit = self._limit
         if changed is None or not isinstance(node, dict) or ".value" in node or limit == 0:
-            return self.reset(node)
+            return None
         keys = dict(self._keys)
         edge = self._edge()
         for key in changed:
@@ -63,13 +86,8 @@ class QueryWindow:
             last = self.query.limit_last is not None
             inside = sum((sort >= edge) if last else (sort <= edge) for sort in keys.values())
             if inside < limit:  # children from beyond the edge would come in: look at all
-                return self.reset(node)
-        order = sorted(keys, key=keys.__getitem__)
-        if limit is not None and len(order) > limit:
-            order = order[-limit:] if self.query.limit_last is not None else order[:limit]
-            self._complete = False
-        self._keys = {key: keys[key] for key in order}
-        return order
+                return None
+        return keys
 
     def _edge(self) -> tuple[Any, ...] | None:
         """The sort key at the window's cut edge, or None if the window holds every match."""

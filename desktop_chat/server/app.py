@@ -24,6 +24,7 @@ from desktop_chat.server.credentials import ScryptParams
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
 from desktop_chat.server.errors import HttpError, ServerError
+from desktop_chat.server.history import HISTORY_IN_MEMORY, History
 from desktop_chat.server.leases import Leases, add_lease_routes, add_proof_route
 from desktop_chat.server.limits import Limits, LimitSettings
 from desktop_chat.server.notifications import add_notification_routes
@@ -95,6 +96,8 @@ class ServerConfig:
     """Minutes before a confirmed booking's session its people get a reminder; 0: none."""
     limits: LimitSettings = field(default_factory=LimitSettings)
     """Per user and per address: write and event rates, open streams and sockets."""
+    history_in_memory: int = HISTORY_IN_MEMORY
+    """Newest children of each history collection kept in memory (0: all; see History)."""
 
 
 class Server:
@@ -120,7 +123,7 @@ class Server:
         try:
             rules = await asyncio.to_thread(load_rules, config.rules_file)
             store = await asyncio.to_thread(Store, self.data_dir.store_file, config.durability)
-            self.db = Database(store, Hub(), rules)
+            self.db = Database(store, Hub(), rules, history=History(config.history_in_memory))
             await self.db.start()
             self.auth = await asyncio.to_thread(
                 AuthService.open,

@@ -18,6 +18,7 @@ from desktop_chat.core.values import render
 from desktop_chat.server.app import ServerConfig, serve
 from desktop_chat.server.datadir import DataDir, default_data_dir
 from desktop_chat.server.errors import ServerError, StoreError
+from desktop_chat.server.history import HISTORY_IN_MEMORY
 from desktop_chat.server.limits import LimitSettings, parse_limit
 from desktop_chat.server.log_format import configure_logging
 from desktop_chat.server.notifications import add_notify_parser, run_notify
@@ -87,6 +88,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 or more, not {text!r}")
     return value
 
 
@@ -241,6 +252,15 @@ def _parser() -> argparse.ArgumentParser:
         help="remind both people of a confirmed booking this many minutes before its "
         "session (default 15; 0 sends no reminders)",
     )
+    serve_cmd.add_argument(
+        "--history-in-memory",
+        type=_count,
+        default=HISTORY_IN_MEMORY,
+        metavar="N",
+        help="keep the newest N messages of each conversation and notifications of each user "
+        f"in memory, the older ones on disk only, read back when asked for (default "
+        f"{HISTORY_IN_MEMORY}; 0 keeps everything in memory)",
+    )
     serve_cmd.add_argument("--lease-ttl", type=_seconds, default=15.0, help=argparse.SUPPRESS)
     serve_cmd.add_argument("--lease-wait", type=_seconds, default=60.0, help=argparse.SUPPRESS)
     for name, text in (
@@ -313,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                 lease_ttl=args.lease_ttl,
                 lease_wait=args.lease_wait,
                 reminder_minutes=args.reminder_minutes,
+                history_in_memory=args.history_in_memory,
                 limits=_limits(args.limit),
             )
             if not config.typing_rate > 0:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import orjson
 
@@ -15,16 +16,26 @@ from desktop_chat.core.query import Query
 from desktop_chat.core.tree import get, iter_leaves, set_in, storage_key
 from desktop_chat.core.values import Node, etag, render, resolve_server_values
 from desktop_chat.server.access import ADMIN, Caller
-from desktop_chat.server.errors import HttpError, StoreError
+from desktop_chat.server.errors import HttpError, PageFaultError, StoreError
+from desktop_chat.server.history import GRACE, History
 from desktop_chat.server.rules import RuleSet
 from desktop_chat.server.store import LeafOp, Store
-from desktop_chat.server.streams import CANCEL_FRAME, Hub, Listener, sse_frame
+from desktop_chat.server.streams import (
+    CANCEL_FRAME,
+    Hub,
+    Listener,
+    frames_for,
+    note_child,
+    query_frames,
+)
 
 __all__ = ["Database", "SetOp", "WriteRequest", "WriteResult"]
 
 log = logging.getLogger("desktop_chat.server")
 
 MAX_BATCH = 512
+T = TypeVar("T")
+View = Callable[[Path], Node]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +55,9 @@ class WriteRequest:
     if_match: str | None = None
     want_etag: bool = False
     caller: Caller = ADMIN
-    precondition: Callable[[Node], bool] | None = None
-    """The server's own writes: applied only if this holds of the tree then (else a 412)."""
+    precondition: Callable[[View], bool] | None = None
+    """The server's own writes: applied only if this holds of the tree then (else a 412); it
+    looks values up through the view it is given."""
     future: asyncio.Future[WriteResult] = field(init=False)
 
 
@@ -78,6 +90,7 @@ class Database:
         hub: Hub,
         rules: RuleSet | None = None,
         clock_ms: Callable[[], int] | None = None,
+        history: History | None = None,
     ) -> None:
         self._store = store
         self.hub = hub
@@ -85,6 +98,9 @@ class Database:
         """Checked for every caller but admins; with none, only admins get in."""
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.root: Node = None
+        """The tree in memory; history collections may hold only their newest children here
+        (see :class:`History`): look values up through :meth:`view` or :meth:`examine`."""
+        self.history = history or History(0)
         self._queue: asyncio.Queue[WriteRequest | None] = asyncio.Queue(maxsize=10_000)
         self._settled = asyncio.Event()
         self._settled.set()
@@ -99,7 +115,9 @@ class Database:
         return self._clock_ms()
 
     async def start(self) -> None:
-        self.root = await asyncio.to_thread(self._store.load)
+        trim = self.history.trim_all if self.history.keep else None
+        self.root = await asyncio.to_thread(self._store.load, trim)  # (trimmed as it loads)
+        self.history.trim_all(self.root)
         self._writer = asyncio.create_task(self._write_loop(), name="database-writer")
 
     async def settled(self) -> None:
@@ -107,22 +125,58 @@ class Database:
         while not self._settled.is_set():
             await self._settled.wait()
 
+    def view(self, path: Path) -> Node:
+        """The value at *path* now; PageFaultError if part of it is on disk only (see examine)."""
+        needed = self.history.faults(path)
+        if needed:
+            raise PageFaultError(needed)
+        return get(self.root, path)
+
+    async def examine(self, look: Callable[[View], T]) -> T:
+        """``look(view)`` on durable data, with whatever it looks up in memory: a PageFaultError
+        reads the collections it names back from disk, and *look* runs again."""
+        while True:
+            await self.settled()
+            try:
+                return look(self.view)
+            except PageFaultError as fault:
+                await self._page_in(fault.paths)
+
+    async def _page_in(self, paths: list[Path]) -> None:
+        for path in paths:
+            cold = self.history.coldness(path)
+            if cold is None:
+                continue  # brought back meanwhile
+            try:
+                rows = await asyncio.to_thread(self._store.read_below, storage_key(path))
+                self.history.restore(self.root, path, cold, rows)
+            except StoreError as exc:
+                log.error("%s", exc)
+                raise HttpError(503, "The server could not read its store; try again") from exc
+
     async def read(self, path: Path, caller: Caller = ADMIN, query: Query | None = None) -> Node:
         """The value at *path*, if the rules let *caller* read it (else a 401)."""
-        await self.settled()
-        self._check_read(path, caller, query)
-        return get(self.root, path)
+
+        def look(view: View) -> Node:
+            self._check_read(path, caller, query, view)
+            return view(path)
+
+        return await self.examine(look)
 
     async def listen(self, listener: Listener) -> bytes:
         """Register a stream and return its first ``put``, atomically with respect to writes."""
-        await self.settled()
-        self._check_read(listener.path, listener.caller, listener.query)
-        self.hub.add(listener)
-        return listener.snapshot(self.root)
 
-    def _check_read(self, path: Path, caller: Caller, query: Query | None) -> None:
+        def look(view: View) -> bytes:
+            self._check_read(listener.path, listener.caller, listener.query, view)
+            view(listener.path)  # (in memory whole, or a PageFaultError)
+            self.hub.add(listener)
+            return listener.snapshot(self.root)
+
+        return await self.examine(look)
+
+    def _check_read(self, path: Path, caller: Caller, query: Query | None, view: View) -> None:
         if not caller.admin and not self.rules.can_read(
-            path, caller.auth, self.root, self._clock_ms(), query
+            path, caller.auth, self.root, self._clock_ms(), query, view=view
         ):
             raise HttpError(401, "Permission denied")
 
@@ -149,7 +203,14 @@ class Database:
 
     async def _write_loop(self) -> None:
         while True:
-            first = await self._queue.get()
+            if self.history.pending:  # collections read back for readers: trim them later
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), GRACE)
+                except TimeoutError:
+                    self.history.trim(self.root)
+                    continue
+            else:
+                first = await self._queue.get()
             batch: list[WriteRequest] = []
             stop = first is None
             if first is not None:
@@ -162,6 +223,7 @@ class Database:
                     batch.append(item)
             if batch:
                 await self._run_batch(batch)
+                self.history.trim(self.root)  # (everything in memory is committed now)
             if stop:
                 return
             await asyncio.sleep(0)  # let readers woken by the commit run before the next batch
@@ -177,19 +239,9 @@ class Database:
             for request in batch:
                 if request.future.done():  # the caller went away before we got to it
                     continue
-                marks = (len(leaf_ops), len(undo), len(frames))
-                try:
-                    result = self._apply(request, now, leaf_ops, undo, frames)
-                except Exception as exc:  # one bad write must not take the others down
-                    if not isinstance(exc, HttpError):
-                        log.exception("write failed unexpectedly; it was not applied")
-                        exc = HttpError(500, "Internal error; the write was not applied")
-                    for path, old in reversed(undo[marks[1] :]):
-                        self.root = set_in(self.root, path, old).root
-                    del leaf_ops[marks[0] :], undo[marks[1] :], frames[marks[2] :]
-                    request.future.set_exception(exc)
-                    continue
-                done.append((request, result))
+                result = await self._apply_one(request, now, leaf_ops, undo, frames)
+                if result is not None:
+                    done.append((request, result))
             if leaf_ops:
                 try:
                     await asyncio.to_thread(self._store.commit, leaf_ops)
@@ -215,6 +267,47 @@ class Database:
                 self._run_hooks(done)
         finally:
             self._settled.set()
+
+    async def _apply_one(
+        self,
+        request: WriteRequest,
+        now: int,
+        leaf_ops: list[LeafOp],
+        undo: list[tuple[Path, Node]],
+        frames: list[tuple[Listener, bytes]],
+    ) -> WriteResult | None:
+        """Apply one write of the batch; on failure take it back alone and fail its future
+        (None). A write that needs history from disk is taken back, reads it, and runs again."""
+        marks = (len(leaf_ops), len(undo), len(frames))
+        while True:
+            try:
+                return self._apply(request, now, leaf_ops, undo, frames)
+            except Exception as exc:  # one bad write must not take the others down
+                self._undo_from(marks, leaf_ops, undo, frames)
+                error = exc
+            if isinstance(error, PageFaultError):
+                try:
+                    await self._page_in(error.paths)
+                    continue
+                except HttpError as unread:
+                    error = unread
+            if not isinstance(error, HttpError):
+                log.error("write failed unexpectedly; it was not applied", exc_info=error)
+                error = HttpError(500, "Internal error; the write was not applied")
+            request.future.set_exception(error)
+            return None
+
+    def _undo_from(
+        self,
+        marks: tuple[int, int, int],
+        leaf_ops: list[LeafOp],
+        undo: list[tuple[Path, Node]],
+        frames: list[tuple[Listener, bytes]],
+    ) -> None:
+        """Take back what one write of the batch did (its changes start at *marks*)."""
+        for path, old in reversed(undo[marks[1] :]):
+            self.root = set_in(self.root, path, old).root
+        del leaf_ops[marks[0] :], undo[marks[1] :], frames[marks[2] :]
 
     def _run_hooks(self, done: list[tuple[WriteRequest, WriteResult]]) -> None:
         for request, result in done:
@@ -245,7 +338,7 @@ class Database:
         values = [op.value for op in request.ops]
         if request.has_server_values:
             values = [
-                resolve_server_values(value, op.path, lambda at: get(self.root, at), now)
+                resolve_server_values(value, op.path, self.view, now)
                 for op, value in zip(request.ops, values, strict=True)
             ]
         caller = request.caller
@@ -254,16 +347,19 @@ class Database:
             caller.auth,
             self.root,
             now,
+            view=self.view,
         ):  # checked here, in write order, so of two racing writes the rules see the winner
             raise HttpError(401, "Permission denied")
-        if request.precondition is not None and not request.precondition(self.root):
+        if request.precondition is not None and not request.precondition(self.view):
             raise HttpError(412, "Precondition failed")
         if request.if_match is not None:  # after the rules: a 412 must not leak to strangers
             path = request.ops[0].path
-            current = get(self.root, path)
+            current = self.view(path)
             current_tag = etag(current)
             if current_tag != request.if_match:
-                readable = caller.admin or self.rules.can_read(path, caller.auth, self.root, now)
+                readable = caller.admin or self.rules.can_read(
+                    path, caller.auth, self.root, now, view=self.view
+                )
                 body = orjson.dumps(render(current) if readable else None)
                 raise HttpError(412, "ETag mismatch", {"ETag": current_tag}, body=body)
         events: dict[Listener, list[tuple[Path, Node]]] = {}
@@ -279,12 +375,14 @@ class Database:
             for listener in (*events, *queried)
             if not listener.caller.admin
             and not self.rules.can_read(
-                listener.path, listener.caller.auth, self.root, now, listener.query
+                listener.path, listener.caller.auth, self.root, now, listener.query, view=self.view
             )
         }
         frames.extend((listener, CANCEL_FRAME) for listener in revoked)
         for listener in revoked:
             queried.pop(listener, None)
+        for listener, changed in queried.items():  # before any window moves: it may need disk
+            self._check_window(listener, changed)
         # Listeners hear a multi-path write in the order of its paths (an update: its body's):
         # a message's own stream before the lists and counters the same write touches.
         encoded: dict[tuple[tuple[Path, int], ...], list[bytes]] = {}
@@ -294,7 +392,7 @@ class Database:
             if listener in queried:
                 result = listener.answer(get(self.root, listener.path), queried[listener])
                 previous, listener.last_result = listener.last_result, result
-                frames.extend((listener, frame) for frame in _query_frames(previous, result))
+                frames.extend((listener, frame) for frame in query_frames(previous, result))
                 continue
             changes = events.get(listener)
             if not changes:
@@ -302,7 +400,7 @@ class Database:
             # Listeners at one location share the same changes: encode them once.
             key = tuple((path, id(value)) for path, value in changes)
             if key not in encoded:
-                encoded[key] = _frames_for(changes)
+                encoded[key] = frames_for(changes)
             frames.extend((listener, frame) for frame in encoded[key])
         return WriteResult(values, etag(values[0]) if request.want_etag else None)
 
@@ -316,6 +414,9 @@ class Database:
         queried: dict[Listener, set[str] | None],
         heard: dict[Listener, None],
     ) -> None:
+        needed = self.history.write_faults(path, value)
+        if needed:
+            raise PageFaultError(needed)
         hub = self.hub
         above = list(hub.above(path)) if hub.count else []
         below = [(lis, get(self.root, lis.path)) for lis in hub.below(path)] if hub.count else []
@@ -324,6 +425,7 @@ class Database:
             self.root = replaced.root
             return
         self.root = replaced.root
+        self.history.note(self.root, path)
         undo.append((replaced.path, replaced.old))
         leaf_ops.extend(_leaf_ops(path, replaced.old, value, replaced.path))
         top = replaced.path
@@ -331,7 +433,7 @@ class Database:
         for listener in above:
             heard.setdefault(listener)
             if listener.query is not None:
-                _note_child(queried, listener, top)
+                note_child(queried, listener, top)
             elif is_prefix(listener.path, top):
                 events.setdefault(listener, []).append((top[len(listener.path) :], top_value))
             else:  # below the cut (a leaf turned object, or parents pruned): now all changed
@@ -346,46 +448,15 @@ class Database:
                 heard.setdefault(listener)
                 events.setdefault(listener, []).append(((), new))
 
-
-def _note_child(queried: dict[Listener, set[str] | None], listener: Listener, top: Path) -> None:
-    """Note for a query *listener* that the write changed the subtree at *top* (at or below
-    its location): one child of it, or (at the location itself) maybe all of them."""
-    depth = len(listener.path)
-    if listener in queried and queried[listener] is None:
-        return
-    if len(top) <= depth:
-        queried[listener] = None
-    else:
-        keys = queried.setdefault(listener, set())
-        if keys is not None:
-            keys.add(top[depth])
-
-
-def _query_frames(previous: Node, result: Node) -> list[bytes]:
-    """What a query stream needs to go from *previous* to *result*: children that left the
-    window as ``put null`` (the client may keep them: leaving a window is not a deletion), then
-    new or changed children as one ``patch``; a whole ``put`` only when either is no object."""
-    if previous == result:
-        return []
-    if not (isinstance(previous, dict) and isinstance(result, dict)):
-        return [sse_frame("put", (), result)]
-    frames = [sse_frame("put", (key,), None) for key in previous if key not in result]
-    changed = {key: value for key, value in result.items() if previous.get(key) != value}
-    if changed:
-        frames.append(sse_frame("patch", (), changed))
-    return frames
-
-
-def _frames_for(changes: list[tuple[Path, Node]]) -> list[bytes]:
-    """The smallest events for one listener's changes from one atomic write.
-
-    One change is a ``put``; several direct children of one location are one ``patch`` there;
-    anything else is a ``put`` per change, in order.
-    """
-    if len(changes) == 1:
-        path, value = changes[0]
-        return [sse_frame("put", path, render(value))]
-    parent = changes[0][0][:-1]
-    if all(path and path[:-1] == parent for path, _ in changes):
-        return [sse_frame("patch", parent, {path[-1]: render(value) for path, value in changes})]
-    return [sse_frame("put", path, render(value)) for path, value in changes]
+    def _check_window(self, listener: Listener, changed: set[str] | None) -> None:
+        """PageFaultError if the query stream *listener* needs children on disk to follow a change
+        to its *changed* children: its location is partly on disk and the change is not one
+        its window settles alone (or the location is above such a collection)."""
+        needed = self.history.faults(listener.path)
+        if not needed:
+            return
+        window = listener.window
+        if needed != [listener.path] or window is None:
+            raise PageFaultError(needed)
+        if not window.settles(get(self.root, listener.path), changed):
+            raise PageFaultError(needed)

@@ -33,5 +33,15 @@ class ForeignStoreError(StoreError):
     """The data dir holds a file that is not a store of ours, or one from a newer version."""
 
 
+class PageFaultError(ServerError):
+    """A lookup needs collections that are partly on disk: read them back, then try again.
+
+    Rules evaluation lets it through (any other failure in a rule denies)."""
+
+    def __init__(self, paths: list[tuple[str, ...]]) -> None:
+        super().__init__(f"{len(paths)} collections needed from disk")
+        self.paths = paths
+
+
 class DataDirLockedError(ServerError):
     """Another process (a running server) holds the data dir."""

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from desktop_chat.core.paths import MAX_KEY_BYTES, Path
-from desktop_chat.core.tree import get
 from desktop_chat.core.values import NULL_ETAG, Node
-from desktop_chat.server.database import Database, SetOp, WriteRequest
+from desktop_chat.server.database import Database, SetOp, View, WriteRequest
 from desktop_chat.server.errors import HttpError
 from desktop_chat.server.notifications import (
     NotificationError,
@@ -65,7 +64,7 @@ class Reminder:
         return self.booking_id, self.uid
 
 
-def _session_start(root: Node, booking: dict[str, Node]) -> int | None:
+def _session_start(look: View, booking: dict[str, Node]) -> int | None:
     """The start (epoch ms) of the slot a booking holds, if it names one with a start."""
     keys: list[str] = []
     for name in ("skillId", "date", "slotId"):
@@ -73,7 +72,7 @@ def _session_start(root: Node, booking: dict[str, Node]) -> int | None:
         if not isinstance(key, str) or not key:
             return None
         keys.append(key)
-    start = get(root, ("skillAvailability", *keys, "start"))
+    start = look(("skillAvailability", *keys, "start"))
     if isinstance(start, dict):  # a leaf with a priority
         start = start.get(".value")
     if isinstance(start, bool) or not isinstance(start, int | float) or not math.isfinite(start):
@@ -81,42 +80,43 @@ def _session_start(root: Node, booking: dict[str, Node]) -> int | None:
     return int(start)
 
 
-def due_reminders(root: Node, lead_ms: int, now_ms: int) -> list[Reminder]:
-    """Every reminder not yet in the tree for a confirmed booking whose session has not
-    started: its student's and its provider's, due *lead_ms* before the start."""
-    bookings = get(root, ("bookings",))
+def due_reminders(look: View, lead_ms: int, now_ms: int) -> list[Reminder]:
+    """Every reminder not yet in the tree (values looked up with *look*) for a confirmed
+    booking whose session has not started: its student's and its provider's, due *lead_ms*
+    before the start."""
+    bookings = look(("bookings",))
     if not isinstance(bookings, dict):
         return []
     found: list[Reminder] = []
     for booking_id, booking in bookings.items():
         if not isinstance(booking, dict) or booking.get("status") != "confirmed":
             continue
-        start = _session_start(root, booking)
+        start = _session_start(look, booking)
         if start is None or start <= now_ms:
             continue
         people = {booking.get("studentId"), booking.get("providerId")}
         for uid in sorted(p for p in people if isinstance(p, str) and p):
             rid = reminder_id(booking_id, uid)
-            sent = get(root, (SENT, uid, rid)) is not None  # (its owner may have deleted it)
-            if not sent and get(root, notification_path(uid, rid)) is None:
+            sent = look((SENT, uid, rid)) is not None  # (its owner may have deleted it)
+            if not sent and look(notification_path(uid, rid)) is None:
                 found.append(Reminder(booking_id, uid, start, start - lead_ms))
     return found
 
 
-def _still_due(reminder: Reminder, root: Node) -> bool:
+def _still_due(reminder: Reminder, look: View) -> bool:
     """The booking is still confirmed, for the same session (a write queued before the
     reminder's may have cancelled or moved it)."""
-    booking = get(root, ("bookings", reminder.booking_id))
+    booking = look(("bookings", reminder.booking_id))
     return (
         isinstance(booking, dict)
         and booking.get("status") == "confirmed"
-        and _session_start(root, booking) == reminder.start_ms
+        and _session_start(look, booking) == reminder.start_ms
     )
 
 
-def _reminder_text(root: Node, booking_id: str, start_ms: int, now_ms: int) -> tuple[str, str]:
-    skill_id = get(root, ("bookings", booking_id, "skillId"))
-    skill = get(root, ("skills", skill_id, "title")) if isinstance(skill_id, str) else None
+def _reminder_text(look: View, booking_id: str, start_ms: int, now_ms: int) -> tuple[str, str]:
+    skill_id = look(("bookings", booking_id, "skillId"))
+    skill = look(("skills", skill_id, "title")) if isinstance(skill_id, str) else None
     what = f"Your session “{skill[:150]}”" if isinstance(skill, str) and skill else "Your session"
     minutes = math.ceil((start_ms - now_ms) / 60_000)
     when = "in less than a minute" if minutes <= 1 else f"in {minutes} minutes"
@@ -185,7 +185,8 @@ class Reminders:
         if now - self._pruned_at >= PRUNE_EVERY_MS:
             await self._prune(now)
         next_due: int | None = None
-        for reminder in due_reminders(self.db.root, self.lead_ms, now):
+        due = await self.db.examine(partial(due_reminders, lead_ms=self.lead_ms, now_ms=now))
+        for reminder in due:
             if reminder.key in self._sent:
                 continue
             if reminder.due_ms > now:
@@ -198,11 +199,18 @@ class Reminders:
 
     async def _send(self, reminder: Reminder) -> None:
         """Create one reminder unless it exists (HttpError if the database refuses)."""
-        root, now = self.db.root, self.db.now_ms()
-        booking = get(root, ("bookings", reminder.booking_id))
+        now = self.db.now_ms()
+        booking = await self.db.examine(lambda look: look(("bookings", reminder.booking_id)))
         if not isinstance(booking, dict) or booking.get("status") != "confirmed":
             return  # changed since the scan; the next scan sees the change
-        title, body = _reminder_text(root, reminder.booking_id, reminder.start_ms, now)
+        title, body = await self.db.examine(
+            partial(
+                _reminder_text,
+                booking_id=reminder.booking_id,
+                start_ms=reminder.start_ms,
+                now_ms=now,
+            )
+        )
         try:
             value = system_notification(
                 "session_reminder", title, body, {"bookingId": reminder.booking_id}
@@ -226,7 +234,7 @@ class Reminders:
         except HttpError as exc:
             if exc.status != 412:
                 raise
-            if get(self.db.root, (SENT, reminder.uid, rid)) is not None:
+            if await self.db.examine(lambda look: look((SENT, reminder.uid, rid))) is not None:
                 self._sent[reminder.key] = reminder.start_ms
                 log.info("session reminder %s for %s was already sent", rid, reminder.uid)
             return  # (or the booking changed meanwhile: the next scan sees how)
@@ -236,7 +244,7 @@ class Reminders:
     async def _prune(self, now: int) -> None:
         """Forget the marks of sessions that started more than KEEP_SENT_MS ago."""
         self._pruned_at = now
-        marks = get(self.db.root, (SENT,))
+        marks = await self.db.examine(lambda look: look((SENT,)))
         old = {
             f"{SENT}/{uid}/{rid}": None
             for uid, sent in (marks.items() if isinstance(marks, dict) else ())

@@ -239,11 +239,13 @@ class RuleSet:
         now_ms: int,
         query: Query | None = None,
         errors: list[str] | None = None,
+        view: View | None = None,
     ) -> bool:
         """Whether *auth* may read *path* (with *query*, if one): a ``.read`` at or above it
-        must grant. Rule failures are appended to *errors* when it is a list."""
-        view = plain_view(root)
-        root_snap, variables = Snapshot(view, (), root), query_variables(query)
+        must grant. Rule failures are appended to *errors* when it is a list. *view*, if given,
+        is how the rules look values up instead of in *root* (it may raise PageFaultError)."""
+        root_snap = Snapshot(view, ()) if view is not None else Snapshot(plain_view(root), (), root)
+        view, variables = root_snap.view, query_variables(query)
         node: RuleNode | None = self._root
         bindings: dict[str, str] = {}
         for depth in range(len(path) + 1):
@@ -266,15 +268,18 @@ class RuleSet:
         now_ms: int,
         after: View | None = None,
         errors: list[str] | None = None,
+        view: View | None = None,
     ) -> bool:
         """Whether *auth* may make *writes* (one set, or a multi-path update): all or nothing.
 
         Each write is (path, value) with the value in stored form (``normalize``), server
         values resolved with *now_ms*, None to delete. *root* is the tree before. The tree after
         is derived lazily from *root* and *writes*; or pass *after*, a function giving the value
-        at any path once all writes are applied. Rule failures are appended to *errors*.
+        at any path once all writes are applied. Rule failures are appended to *errors*. *view*,
+        if given, is how the rules look values of *root* up (it may raise PageFaultError).
         """
-        check = _Write(auth, now_ms, plain_view(root), after or AfterTree(root, writes), errors)
+        before = view or plain_view(root)
+        check = _Write(auth, now_ms, before, after or AfterTree(root, writes, view), errors)
         for path, _ in writes:
             if not self._write_allowed(path, check):
                 return False

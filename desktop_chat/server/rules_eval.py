@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from desktop_chat.server.errors import PageFaultError
 from desktop_chat.server.rules_parser import (
     ArrayLit,
     Binary,
@@ -326,6 +327,8 @@ def compile_closures(source: object, where: str, variables: frozenset[str]) -> R
         except EvalError as exc:
             _note(c, where, str(exc))
             return False
+        except PageFaultError:  # data on disk: the database reads it and asks again
+            raise
         except Exception as exc:  # any other failure inside a rule denies too
             _note(c, where, f"{type(exc).__name__}: {exc}")
             return False

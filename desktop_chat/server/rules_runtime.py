@@ -8,6 +8,7 @@ from typing import Any
 from desktop_chat.core.errors import InvalidPathError
 from desktop_chat.core.paths import Path, check_key
 from desktop_chat.core.values import Node, render
+from desktop_chat.server.errors import PageFaultError
 from desktop_chat.server.rules_eval import _BINARY, _STRING_METHODS, Ctx, _equal, _note
 from desktop_chat.server.rules_values import (
     NUM,
@@ -111,6 +112,8 @@ def failure(where: str) -> Callable[[Ctx, Exception], bool]:
     """What a generated rule at *where* does with an exception: note it, deny."""
 
     def fail(c: Ctx, exc: Exception) -> bool:
+        if isinstance(exc, PageFaultError):  # data on disk: the database reads it and asks again
+            raise exc
         if isinstance(exc, EvalError):
             _note(c, where, str(exc))
         else:

@@ -78,10 +78,14 @@ class AfterTree:
     already resolved; None deletes. Empty objects vanish as the database makes them.
     """
 
-    __slots__ = ("_cache", "_root", "_writes")
+    __slots__ = ("_base", "_cache", "_root", "_writes")
 
-    def __init__(self, root: Node, writes: Sequence[tuple[Path, Node]]) -> None:
+    def __init__(
+        self, root: Node, writes: Sequence[tuple[Path, Node]], base: View | None = None
+    ) -> None:
         self._root, self._writes = root, writes
+        self._base = base
+        """How values of *root* are looked up, if not directly (see ``RuleSet.can_write``)."""
         self._cache: dict[Path, Node] = {}
 
     def __call__(self, path: Path) -> Node:
@@ -95,7 +99,7 @@ class AfterTree:
                 value, start = _get(written, path[len(write_path) :]), index + 1
                 break
         else:
-            value = _get(self._root, path)
+            value = _get(self._root, path) if self._base is None else self._base(path)
         for write_path, written in writes[start:]:  # then the later writes below path
             if len(write_path) > depth and path == write_path[:depth]:
                 value = _with(value, write_path[depth:], written)

@@ -24,6 +24,7 @@ log = logging.getLogger("desktop_chat.server")
 
 APPLICATION_ID = 0x44434854  # "DCHT": marks a SQLite file as a desktop_chat store
 SCHEMA_VERSION = 2
+LOAD_STEP = 20_000
 Durability = Literal["normal", "full"]
 
 LeafOp = tuple[str, str, bytes | None]
@@ -66,17 +67,24 @@ class Store:
     def __init__(self, file: FsPath, durability: Durability = "normal") -> None:
         self.file = file
         self._db = open_file(file, STORE_FILE, durability.upper())
+        self._reader: sqlite3.Connection | None = None
+        """A second, read-only connection: reads back history while the writer commits."""
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self._db)
 
-    def load(self) -> Node:
-        """Read the whole tree; StoreError if the file is damaged (it is left as it is)."""
+    def load(self, every: Callable[[Node], None] | None = None) -> Node:
+        """Read the whole tree; StoreError if the file is damaged (it is left as it is).
+        *every*, if given, sees the tree as loaded so far every LOAD_STEP rows (and may take
+        the parts it does not want in memory out of it)."""
         root: Node = None
         try:
-            for key, raw in self._db.execute("SELECT path, value FROM nodes ORDER BY path"):
+            rows = self._db.execute("SELECT path, value FROM nodes ORDER BY path")
+            for count, (key, raw) in enumerate(rows, 1):
                 path: Path = tuple(key.split("/")) if key else ()
                 root = set_in(root, path, orjson.loads(raw)).root
+                if every is not None and count % LOAD_STEP == 0:
+                    every(root)
         except (sqlite3.Error, orjson.JSONDecodeError, AttributeError, TypeError) as exc:
             raise StoreError(
                 f"{self.file} is damaged ({exc}) and was left untouched: move it aside, or "
@@ -107,6 +115,22 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"write failed: {exc}") from exc
 
+    def read_below(self, key: str) -> list[tuple[str, bytes]]:
+        """The stored leaves strictly below the location *key* (committed ones only). Safe to
+        call from another thread than :meth:`commit`'s, one call at a time."""
+        try:
+            if self._reader is None:
+                self._reader = sqlite3.connect(
+                    f"{self.file.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+                )
+            rows = self._reader.execute(
+                "SELECT path, value FROM nodes WHERE path >= ? AND path < ? ORDER BY path",
+                (key + "/", key + "0"),
+            )
+            return [(path, bytes(value)) for path, value in rows]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {key} back from the store: {exc}") from exc
+
     def replace_all(self, leaves: Iterable[tuple[str, bytes]]) -> None:
         """Replace the whole tree with *leaves* in one transaction (used by import)."""
         try:
@@ -122,4 +146,6 @@ class Store:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             log.warning("could not checkpoint %s: %s", self.file, exc)
+        if self._reader is not None:
+            self._reader.close()
         self._db.close()

@@ -29,6 +29,9 @@ __all__ = [
     "Hub",
     "Listener",
     "Sink",
+    "frames_for",
+    "note_child",
+    "query_frames",
     "sse_frame",
     "stream",
 ]
@@ -322,3 +325,47 @@ async def stream(
         listener.close("")
         db.hub.remove(listener)
     return response
+
+
+def note_child(queried: dict[Listener, set[str] | None], listener: Listener, top: Path) -> None:
+    """Note for a query *listener* that the write changed the subtree at *top* (at or below
+    its location): one child of it, or (at the location itself) maybe all of them."""
+    depth = len(listener.path)
+    if listener in queried and queried[listener] is None:
+        return
+    if len(top) <= depth:
+        queried[listener] = None
+    else:
+        keys = queried.setdefault(listener, set())
+        if keys is not None:
+            keys.add(top[depth])
+
+
+def query_frames(previous: Node, result: Node) -> list[bytes]:
+    """What a query stream needs to go from *previous* to *result*: children that left the
+    window as ``put null`` (the client may keep them: leaving a window is not a deletion), then
+    new or changed children as one ``patch``; a whole ``put`` only when either is no object."""
+    if previous == result:
+        return []
+    if not (isinstance(previous, dict) and isinstance(result, dict)):
+        return [sse_frame("put", (), result)]
+    frames = [sse_frame("put", (key,), None) for key in previous if key not in result]
+    changed = {key: value for key, value in result.items() if previous.get(key) != value}
+    if changed:
+        frames.append(sse_frame("patch", (), changed))
+    return frames
+
+
+def frames_for(changes: list[tuple[Path, Node]]) -> list[bytes]:
+    """The smallest events for one listener's changes from one atomic write.
+
+    One change is a ``put``; several direct children of one location are one ``patch`` there;
+    anything else is a ``put`` per change, in order.
+    """
+    if len(changes) == 1:
+        path, value = changes[0]
+        return [sse_frame("put", path, render(value))]
+    parent = changes[0][0][:-1]
+    if all(path and path[:-1] == parent for path, _ in changes):
+        return [sse_frame("patch", parent, {path[-1]: render(value) for path, value in changes})]
+    return [sse_frame("put", path, render(value)) for path, value in changes]

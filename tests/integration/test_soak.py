@@ -6,10 +6,12 @@ the suite runs the same scenario for 60 seconds. The load generator is a process
 (:mod:`tests.support.load`). Each run writes its figures to ``build/soak/<name>.json``.
 
 Open files and asyncio tasks, idle before and idle after, must be the same (but for the Redis
-connections a node keeps, in pools of a fixed size). Memory is reported,
-not checked: the server keeps the data tree in memory, so its memory grows with every message
-stored, by design; the figures give the server's memory when warm, loaded, at the end (its
-clients gone) and that of a fresh server loading the same data, for comparison.
+connections a node keeps, in pools of a fixed size). The server's memory at the end (its
+clients gone) must be within 10 % of its memory after the warm-up: the server keeps only the
+newest messages of each conversation and notifications of each user in memory (``History``),
+so its memory does not grow with the messages stored. The warm-up lasts until every one of
+those collections has been trimmed once and every stream's window is full. The figures also
+give the memory of a fresh server on the same data, which reads only that much back.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ from tests.support.sockets import Peer, account
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = 200.0
+WARMUP = 40.0
+"""Seconds of load before the warm memory is taken: at 200 messages/s a user receives a
+notification a second, so each history collection (twice --history-in-memory, 32 by default)
+is trimmed once, and every stream's window (the app's 50 newest) is full."""
+MEMORY_GROWTH = 1.10
+"""The server's memory at the end may be at most this times its memory after the warm-up."""
 REDIS_KEPT = PUBLISHERS + 1 + POOL
 """Redis connections a node may keep after being busy: its bounded pools and subscription."""
 PING_INTERVAL = 25.0
@@ -82,6 +90,7 @@ def generate(data: ServerProcess, socket_urls: list[str], seconds: float, out: P
     args = [sys.executable, "-m", "tests.support.load", "--url", data.url]
     args += ["--namespace", data.namespace, "--socket-urls", *socket_urls]
     args += ["--rate", str(RATE), "--seconds", str(seconds), "--report", str(out)]
+    args += ["--warmup", str(WARMUP)]
     memory: dict[str, int] = {}
     with subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
@@ -153,6 +162,8 @@ def check(figures: dict[str, Any]) -> None:
     ):
         assert files_after <= files_before + pools, figures["idle_after"]
         assert tasks_after <= tasks_before, figures["idle_after"]
+    memory = figures["memory"]
+    assert memory["end"] <= MEMORY_GROWTH * memory["warm"], memory
 
 
 @pytest.mark.timeout(600)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from desktop_chat.core.tree import get
 from desktop_chat.core.values import normalize
 from desktop_chat.server import reminders as reminders_module
 from desktop_chat.server.database import Database, SetOp, WriteRequest
@@ -50,7 +52,7 @@ def test_only_confirmed_upcoming_sessions_without_a_reminder_are_due() -> None:
         }
     )
     root["notifications"] = {"stu": {reminder_id("soon", "stu"): {"kind": "session_reminder"}}}
-    found = due_reminders(root, LEAD, NOW)
+    found = due_reminders(partial(get, root), LEAD, NOW)
     assert found == [
         Reminder("soon", "pro", NOW + 60_000, NOW + 60_000 - LEAD),
         Reminder("later", "pro", NOW + 2 * LEAD, NOW + LEAD),
@@ -58,8 +60,8 @@ def test_only_confirmed_upcoming_sessions_without_a_reminder_are_due() -> None:
         Reminder("priority", "pro", NOW + 1000, NOW + 1000 - LEAD),
         Reminder("priority", "stu", NOW + 1000, NOW + 1000 - LEAD),
     ]
-    assert due_reminders({"bookings": "junk"}, LEAD, NOW) == []
-    assert due_reminders(None, LEAD, NOW) == []
+    assert due_reminders(partial(get, {"bookings": "junk"}), LEAD, NOW) == []
+    assert due_reminders(partial(get, None), LEAD, NOW) == []
 
 
 def test_reminder_ids_are_deterministic_keys() -> None:
@@ -150,7 +152,7 @@ def test_a_booking_cancelled_by_a_write_queued_first_gets_no_reminder(tmp_path: 
         try:
             tree = normalize(_tree({"b1": ("confirmed", NOW + 60_000)})).value
             await db.write(WriteRequest([SetOp((key,), tree[key]) for key in sorted(tree)]))
-            due = due_reminders(db.root, LEAD, NOW)
+            due = due_reminders(db.view, LEAD, NOW)
             assert [r.uid for r in due] == ["pro", "stu"]
             cancel = WriteRequest([SetOp(("bookings", "b1", "status"), "cancelled")])
             cancelling = asyncio.ensure_future(db.write(cancel))

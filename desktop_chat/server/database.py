@@ -6,79 +6,26 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
-import orjson
-
-from desktop_chat.core.paths import Path, is_prefix
+from desktop_chat.core.paths import Path
 from desktop_chat.core.query import Query
-from desktop_chat.core.tree import get, iter_leaves, set_in, storage_key
-from desktop_chat.core.values import Node, etag, render, resolve_server_values
+from desktop_chat.core.tree import get, set_in, storage_key
+from desktop_chat.core.values import Node
 from desktop_chat.server.access import ADMIN, Caller
 from desktop_chat.server.errors import HttpError, PageFaultError, StoreError
 from desktop_chat.server.history import GRACE, History
 from desktop_chat.server.rules import RuleSet
 from desktop_chat.server.store import LeafOp, Store
-from desktop_chat.server.streams import (
-    CANCEL_FRAME,
-    Hub,
-    Listener,
-    frames_for,
-    note_child,
-    query_frames,
-)
+from desktop_chat.server.streams import CANCEL_FRAME, Hub, Listener
+from desktop_chat.server.write_apply import SetOp, View, WriteRequest, WriteResult, apply_write
 
-__all__ = ["Database", "SetOp", "WriteRequest", "WriteResult"]
+__all__ = ["Database", "SetOp", "View", "WriteRequest", "WriteResult"]
 
 log = logging.getLogger("desktop_chat.server")
 
 MAX_BATCH = 512
 T = TypeVar("T")
-View = Callable[[Path], Node]
-
-
-@dataclass(frozen=True, slots=True)
-class SetOp:
-    """Put one normalised value (None deletes) at one location."""
-
-    path: Path
-    value: Node
-
-
-@dataclass(slots=True)
-class WriteRequest:
-    """One atomic write: a set (one op) or a multi-path update (several), maybe conditional."""
-
-    ops: list[SetOp]
-    has_server_values: bool = False
-    if_match: str | None = None
-    want_etag: bool = False
-    caller: Caller = ADMIN
-    precondition: Callable[[View], bool] | None = None
-    """The server's own writes: applied only if this holds of the tree then (else a 412); it
-    looks values up through the view it is given."""
-    future: asyncio.Future[WriteResult] = field(init=False)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What a write stored: the values with server values resolved, and the new ETag if asked."""
-
-    values: list[Node]
-    etag: str | None = None
-
-
-def _leaf_ops(path: Path, old: Node, new: Node, replaced_path: Path) -> list[LeafOp]:
-    ops: list[LeafOp] = []
-    if replaced_path != path:  # a leaf above became an object, or emptied parents were cut
-        ops.append(("del_tree", storage_key(replaced_path), None))
-    elif isinstance(old, dict):
-        ops.append(("del_tree", storage_key(path), None))
-    elif old is not None and (new is None or isinstance(new, dict)):
-        ops.append(("del", storage_key(path), None))  # the old leaf's row, gone or now a branch
-    ops.extend(("put", key, value) for key, value in iter_leaves(new, path))
-    return ops
 
 
 class Database:
@@ -281,7 +228,7 @@ class Database:
         marks = (len(leaf_ops), len(undo), len(frames))
         while True:
             try:
-                return self._apply(request, now, leaf_ops, undo, frames)
+                return apply_write(self, request, now, leaf_ops, undo, frames)
             except Exception as exc:  # one bad write must not take the others down
                 self._undo_from(marks, leaf_ops, undo, frames)
                 error = exc
@@ -326,137 +273,3 @@ class Database:
             self.root = set_in(self.root, path, old).root
         for listener, _ in frames:  # their view may hold the rolled-back state: make them resync
             listener.close("write rolled back")
-
-    def _apply(
-        self,
-        request: WriteRequest,
-        now: int,
-        leaf_ops: list[LeafOp],
-        undo: list[tuple[Path, Node]],
-        frames: list[tuple[Listener, bytes]],
-    ) -> WriteResult:
-        values = [op.value for op in request.ops]
-        if request.has_server_values:
-            values = [
-                resolve_server_values(value, op.path, self.view, now)
-                for op, value in zip(request.ops, values, strict=True)
-            ]
-        caller = request.caller
-        if not caller.admin and not self.rules.can_write(
-            [(op.path, value) for op, value in zip(request.ops, values, strict=True)],
-            caller.auth,
-            self.root,
-            now,
-            view=self.view,
-        ):  # checked here, in write order, so of two racing writes the rules see the winner
-            raise HttpError(401, "Permission denied")
-        if request.precondition is not None and not request.precondition(self.view):
-            raise HttpError(412, "Precondition failed")
-        if request.if_match is not None:  # after the rules: a 412 must not leak to strangers
-            path = request.ops[0].path
-            current = self.view(path)
-            current_tag = etag(current)
-            if current_tag != request.if_match:
-                readable = caller.admin or self.rules.can_read(
-                    path, caller.auth, self.root, now, view=self.view
-                )
-                body = orjson.dumps(render(current) if readable else None)
-                raise HttpError(412, "ETag mismatch", {"ETag": current_tag}, body=body)
-        events: dict[Listener, list[tuple[Path, Node]]] = {}
-        queried: dict[Listener, set[str] | None] = {}
-        heard: dict[Listener, None] = {}  # in the order of the write's paths (see below)
-        start = len(undo)
-        for op, value in zip(request.ops, values, strict=True):
-            self._apply_op(op.path, value, leaf_ops, undo, events, queried, heard)
-        if len(undo) == start:  # nothing changed: no events, no rows
-            return WriteResult(values, etag(values[0]) if request.want_etag else None)
-        revoked = {  # listeners this write took read access from: they get cancel, no data
-            listener
-            for listener in (*events, *queried)
-            if not listener.caller.admin
-            and not self.rules.can_read(
-                listener.path, listener.caller.auth, self.root, now, listener.query, view=self.view
-            )
-        }
-        frames.extend((listener, CANCEL_FRAME) for listener in revoked)
-        for listener in revoked:
-            queried.pop(listener, None)
-        for listener, changed in queried.items():  # before any window moves: it may need disk
-            self._check_window(listener, changed)
-        # Listeners hear a multi-path write in the order of its paths (an update: its body's):
-        # a message's own stream before the lists and counters the same write touches.
-        encoded: dict[tuple[tuple[Path, int], ...], list[bytes]] = {}
-        for listener in heard:
-            if listener in revoked:
-                continue
-            if listener in queried:
-                result = listener.answer(get(self.root, listener.path), queried[listener])
-                previous, listener.last_result = listener.last_result, result
-                frames.extend((listener, frame) for frame in query_frames(previous, result))
-                continue
-            changes = events.get(listener)
-            if not changes:
-                continue
-            # Listeners at one location share the same changes: encode them once.
-            key = tuple((path, id(value)) for path, value in changes)
-            if key not in encoded:
-                encoded[key] = frames_for(changes)
-            frames.extend((listener, frame) for frame in encoded[key])
-        return WriteResult(values, etag(values[0]) if request.want_etag else None)
-
-    def _apply_op(
-        self,
-        path: Path,
-        value: Node,
-        leaf_ops: list[LeafOp],
-        undo: list[tuple[Path, Node]],
-        events: dict[Listener, list[tuple[Path, Node]]],
-        queried: dict[Listener, set[str] | None],
-        heard: dict[Listener, None],
-    ) -> None:
-        needed = self.history.write_faults(path, value)
-        if needed:
-            raise PageFaultError(needed)
-        hub = self.hub
-        above = list(hub.above(path)) if hub.count else []
-        below = [(lis, get(self.root, lis.path)) for lis in hub.below(path)] if hub.count else []
-        replaced = set_in(self.root, path, value)
-        if replaced.path == path and replaced.old == value:
-            self.root = replaced.root
-            return
-        self.root = replaced.root
-        self.history.note(self.root, path)
-        undo.append((replaced.path, replaced.old))
-        leaf_ops.extend(_leaf_ops(path, replaced.old, value, replaced.path))
-        top = replaced.path
-        top_value = value if top == path else get(self.root, top)
-        for listener in above:
-            heard.setdefault(listener)
-            if listener.query is not None:
-                note_child(queried, listener, top)
-            elif is_prefix(listener.path, top):
-                events.setdefault(listener, []).append((top[len(listener.path) :], top_value))
-            else:  # below the cut (a leaf turned object, or parents pruned): now all changed
-                events.setdefault(listener, []).append(((), get(self.root, listener.path)))
-        for listener, old in below:
-            if listener.query is not None:
-                heard.setdefault(listener)
-                queried[listener] = None  # the whole location changed
-                continue
-            new = get(self.root, listener.path)
-            if new != old:
-                heard.setdefault(listener)
-                events.setdefault(listener, []).append(((), new))
-
-    def _check_window(self, listener: Listener, changed: set[str] | None) -> None:
-        """PageFaultError if the query stream *listener* needs children on disk to follow a change
-        to its *changed* children: its location is partly on disk and the change is not one
-        its window settles alone (or the location is above such a collection)."""
-        needed = self.history.faults(listener.path)
-        if not needed:
-            return
-        window = listener.window
-        if needed != [listener.path] or window is None:
-            raise PageFaultError(needed)
-        if not window.settles(get(self.root, listener.path), changed):
-            raise PageFaultError(needed)

@@ -95,8 +95,10 @@ class Database:
             if cold is None:
                 continue  # brought back meanwhile
             try:
-                rows = await asyncio.to_thread(self._store.read_below, storage_key(path))
-                self.history.restore(self.root, path, cold, rows)
+                children = await asyncio.to_thread(
+                    self._store.read_children, storage_key(path), cold.horizon
+                )
+                self.history.restore(self.root, path, cold, children)
             except StoreError as exc:
                 log.error("%s", exc)
                 raise HttpError(503, "The server could not read its store; try again") from exc

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-import orjson
-
 from desktop_chat.core.paths import Path
-from desktop_chat.core.tree import get, set_in, storage_key
+from desktop_chat.core.tree import get, storage_key
 from desktop_chat.core.values import Node
 from desktop_chat.server.errors import StoreError
 
@@ -165,22 +163,15 @@ class History:
     def coldness(self, path: Path) -> Cold | None:
         return self._cold.get(path)
 
-    def restore(self, root: Node, path: Path, cold: Cold, rows: Iterable[tuple[str, bytes]]) -> int:
-        """Put back into memory the children of the collection at *path* that were on disk,
-        from *rows* (its stored leaves); how many (0 if it was restored meanwhile)."""
+    def restore(self, root: Node, path: Path, cold: Cold, children: dict[str, Node]) -> int:
+        """Put back into memory the *children* read from disk of the collection at *path*
+        (those below its horizon); how many (0 if it was brought back meanwhile)."""
         if self._cold.get(path) is not cold:
             return 0  # someone else brought it back while the rows were read
         node = get(root, path)
         if not isinstance(node, dict):  # (a cold collection is never emptied without a restore)
             raise StoreError(f"the history of {storage_key(path)} is inconsistent")
-        back: Node = None
-        start = len(storage_key(path)) + 1
-        for key, raw in rows:
-            relative = tuple(key[start:].split("/"))
-            if relative[0] < cold.horizon:
-                back = set_in(back, relative, orjson.loads(raw)).root
-        if isinstance(back, dict):
-            node.update(back)
+        node.update(children)
         del self._cold[path]
         for depth in range(len(path) + 1):
             prefix = path[:depth]
@@ -190,8 +181,8 @@ class History:
         self._restored_at[path] = time.monotonic()
         self._touched[path] = None
         self.restores += 1
-        log.debug("read back %d children of %s from disk", cold.archived, storage_key(path))
-        return cold.archived
+        log.debug("read back %d children of %s from disk", len(children), storage_key(path))
+        return len(children)
 
     def forget(self) -> None:
         """Nothing is on disk only any more (the whole tree was replaced)."""

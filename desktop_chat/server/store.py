@@ -115,9 +115,12 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"write failed: {exc}") from exc
 
-    def read_below(self, key: str) -> list[tuple[str, bytes]]:
-        """The stored leaves strictly below the location *key* (committed ones only). Safe to
-        call from another thread than :meth:`commit`'s, one call at a time."""
+    def read_children(self, key: str, before: str) -> dict[str, Node]:
+        """The children of the location *key* whose keys sort below *before*, as stored
+        (committed writes only). Safe to call from another thread than :meth:`commit`'s, one
+        call at a time: it reads on a connection of its own."""
+        children: Node = None
+        start = len(key) + 1
         try:
             if self._reader is None:
                 self._reader = sqlite3.connect(
@@ -127,9 +130,13 @@ class Store:
                 "SELECT path, value FROM nodes WHERE path >= ? AND path < ? ORDER BY path",
                 (key + "/", key + "0"),
             )
-            return [(path, bytes(value)) for path, value in rows]
-        except sqlite3.Error as exc:
+            for path, raw in rows:
+                relative = tuple(path[start:].split("/"))
+                if relative[0] < before:
+                    children = set_in(children, relative, orjson.loads(raw)).root
+        except (sqlite3.Error, orjson.JSONDecodeError) as exc:
             raise StoreError(f"cannot read {key} back from the store: {exc}") from exc
+        return children if isinstance(children, dict) else {}
 
     def replace_all(self, leaves: Iterable[tuple[str, bytes]]) -> None:
         """Replace the whole tree with *leaves* in one transaction (used by import)."""
@@ -142,10 +149,10 @@ class Store:
 
     def close(self) -> None:
         """Checkpoint the WAL and close the file."""
+        if self._reader is not None:
+            self._reader.close()
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             log.warning("could not checkpoint %s: %s", self.file, exc)
-        if self._reader is not None:
-            self._reader.close()
         self._db.close()

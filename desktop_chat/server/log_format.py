@@ -9,6 +9,8 @@ import math
 import sys
 from typing import Any, Literal, TextIO
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 __all__ = ["TEXT_FORMAT", "JsonFormatter", "configure_logging"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -74,6 +76,23 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         return None
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a malformed HTTP request at ERROR with a traceback that quotes the raw
+    request line or header (where a token may be): keep one INFO line saying what was wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            lines = [line.strip() for line in str(error.message or "").splitlines()]
+            reason = next((line for line in lines if line and "b'" not in line), "")
+            peer = record.args[-1] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "refused a malformed HTTP request from %s: %s %s"
+            record.args = (peer, error.code, reason.rstrip(":")[:80] or type(error).__name__)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def configure_logging(fmt: Literal["text", "json"], level: int | str) -> None:
     """Send the root logger's records at *level* and above to stderr in *fmt*.
 
@@ -86,6 +105,7 @@ def configure_logging(fmt: Literal["text", "json"], level: int | str) -> None:
         if isinstance(handler, _StderrHandler):
             root.removeHandler(handler)
     handler = _StderrHandler()
+    handler.addFilter(_MalformedRequests())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from pathlib import Path
 
 from desktop_chat.client.chat_client import ChatClient
@@ -59,3 +61,33 @@ def test_a_debug_session_logs_no_password_or_token(own: ServerProcess, tmp_path:
     assert "INFO desktop_chat.client: realtime: connected" in text  # the session was logged
     for secret in secrets:
         assert secret not in text
+
+
+BAD_REQUESTS = [
+    b"GET /x.json?auth=SECRET-IN-A-BAD-LINE HTTP/9.9\r\n\r\n",
+    b"GET /x.json HTTP/1.1\r\nAuthorization: Bearer SECRET-IN-A-BAD-HEADER\r\nHo\x01st: x\r\n\r\n",
+    b"GET /x.json HTTP/1.1\r\nHost: a\r\nContent-Length: SECRET-AS-A-LENGTH\r\n\r\n",
+]
+
+
+def test_malformed_requests_are_one_line_without_their_bytes(own: ServerProcess) -> None:
+    """aiohttp's own report of a malformed request quotes its raw bytes in a traceback: the
+    server's log keeps one line saying what was wrong, and none of the bytes."""
+    for raw in BAD_REQUESTS:
+        with socket.create_connection(("127.0.0.1", own.port), timeout=10) as conn:
+            conn.sendall(raw)
+            assert conn.recv(64).startswith(b"HTTP/1.0 400")
+    deadline = time.monotonic() + 20
+
+    def refused() -> list[str]:
+        return [line for line in own.stderr_lines if "malformed HTTP request" in line]
+
+    while len(refused()) < len(BAD_REQUESTS) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = "".join(own.stderr_lines)
+    assert len(refused()) == len(BAD_REQUESTS), text
+    assert "SECRET" not in text and "Traceback" not in text, text
+    assert all(
+        " INFO aiohttp.server: refused a malformed HTTP request from 127.0.0.1: 400 " in line
+        for line in refused()
+    )

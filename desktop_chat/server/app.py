@@ -6,14 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from yarl import URL
 
 from desktop_chat.resources import read_text as read_resource
@@ -23,7 +21,8 @@ from desktop_chat.server.auth_service import AuthService, AuthSettings
 from desktop_chat.server.credentials import ScryptParams
 from desktop_chat.server.database import Database
 from desktop_chat.server.datadir import DataDir
-from desktop_chat.server.errors import HttpError, ServerError
+from desktop_chat.server.errors import ServerError
+from desktop_chat.server.exposure import LOOPBACK, host_check, listen, tls_context
 from desktop_chat.server.history import HISTORY_IN_MEMORY, History
 from desktop_chat.server.leases import Leases, add_lease_routes, add_proof_route
 from desktop_chat.server.limits import Limits, LimitSettings
@@ -33,7 +32,7 @@ from desktop_chat.server.realtime_app import add_ops_routes, make_realtime, node
 from desktop_chat.server.realtime_auth import LocalVerifier
 from desktop_chat.server.realtime_data import LocalData
 from desktop_chat.server.reminders import Reminders
-from desktop_chat.server.rest import RestApi, RestSettings, error_response
+from desktop_chat.server.rest import RestApi, RestSettings
 from desktop_chat.server.rules import RulesError, RuleSet
 from desktop_chat.server.store import Durability, Store
 from desktop_chat.server.streams import Hub
@@ -229,81 +228,10 @@ def realtime_settings(config: ServerConfig) -> RealtimeSettings:
     return RealtimeSettings(typing_rate=rate, typing_burst=max(1, int(rate * 2)))
 
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 REVOCATION_SWEEP = 2.0
 """Seconds between looks for streams and sockets whose credentials were revoked."""
-
-
-def host_check(config: ServerConfig) -> list[Middleware]:
-    """Requests from web pages of other sites (an ``Origin`` not this server's) get 403: no
-    CORS unless configured. On loopback, requests must also name a loopback host: a page whose
-    name was pointed at 127.0.0.1 (DNS rebinding) gets 421, not the local server."""
-
-    @web.middleware
-    async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
-            return error_response(
-                HttpError(403, "Requests from other sites' pages are not allowed")
-            )
-        return await handler(request)
-
-    if config.host not in LOOPBACK:
-        return [same_origin]
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            name = request.url.host
-        except ValueError:  # (a Host header that is no host at all)
-            name = None
-        if name not in LOOPBACK:
-            return error_response(HttpError(421, f"Misdirected request: host {request.host!r}"))
-        return await handler(request)
-
-    return [check, same_origin]
-
-
-def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
-    """The TLS context of ``--tls-cert``/``--tls-key`` (None: plain HTTP). An address other
-    than loopback needs TLS, or ``--insecure`` said out loud: ServerError otherwise."""
-    if (config.tls_cert is None) != (config.tls_key is None):
-        raise ServerError("--tls-cert and --tls-key go together")
-    if config.emulator_admin and config.host not in LOOPBACK:
-        raise ServerError(
-            f"--emulator-admin makes anyone saying 'Bearer owner' the admin: not on --host "
-            f"{config.host} (loopback only)"
-        )
-    if config.tls_cert is None or config.tls_key is None:
-        if config.host not in LOOPBACK and not config.insecure:
-            raise ServerError(
-                f"--host {config.host} would serve the network in plain HTTP: give --tls-cert "
-                "and --tls-key, or --insecure to do it anyway"
-            )
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(config.tls_cert, config.tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ServerError(f"cannot use the TLS certificate {config.tls_cert}: {exc}") from exc
-    return context
-
-
-async def listen(
-    app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None
-) -> tuple[web.AppRunner, web.TCPSite, int]:
-    """Serve *app* on *host*:*port* (0: any free port), over TLS if *tls*; the runner, the
-    site and the port."""
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=5.0, ssl_context=tls)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    addresses = runner.addresses
-    return runner, site, int(addresses[0][1]) if addresses else port
+NODE_REVOCATION_SWEEP = 10.0
+"""The same on a Socket.IO node, which asks the data server about each token in use."""
 
 
 class SocketNode:
@@ -318,6 +246,7 @@ class SocketNode:
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._sweeping: asyncio.Task[None] | None = None
         self.port = 0
 
     async def start(self) -> None:
@@ -341,6 +270,9 @@ class SocketNode:
                 limits=Limits(config.limits),
             )
             await self.realtime.start()
+            if backend.sweep is not None:  # (Firebase checks revocation at the handshake)
+                sweeping = backend.sweep(self.realtime, NODE_REVOCATION_SWEEP)
+                self._sweeping = asyncio.create_task(sweeping, name="revocations")
             app = web.Application(middlewares=host_check(config))
             self.realtime.attach(app)
             add_ops_routes(app, self.realtime)
@@ -353,6 +285,11 @@ class SocketNode:
         log.info("Socket.IO node for %s", backend.description)
 
     async def stop(self) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeping
+            self._sweeping = None
         if self._site is not None:
             await self._site.stop()
             self._site = None

@@ -21,7 +21,7 @@ from desktop_chat.server.auth_service import AuthService, Session
 from desktop_chat.server.credentials import AuthError
 from desktop_chat.server.users_api import AdminApi
 
-__all__ = ["CERTS_PATH", "JWKS_PATH", "AuthApi", "add_auth_routes"]
+__all__ = ["CERTS_PATH", "IDENTITY", "JWKS_PATH", "AuthApi", "add_auth_routes"]
 
 log = logging.getLogger("desktop_chat.server")
 

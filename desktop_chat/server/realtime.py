@@ -170,6 +170,10 @@ class Realtime:
         self._spawn(self._came(sid, uid), f"connect {uid}")
         return None
 
+    def tokens(self) -> set[str]:
+        """The ID tokens the connected sockets came with."""
+        return {state.token for state in self._sockets.values()}
+
     async def revoke(self, still_valid: Callable[[str], bool]) -> int:
         """Disconnect the sockets whose ID token *still_valid* now refuses (signed out
         everywhere, password changed, disabled): they get no more pushes or presence."""

@@ -6,14 +6,15 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
-from desktop_chat.server.auth_api import CERTS_PATH
+from desktop_chat.server.auth_api import CERTS_PATH, IDENTITY
 from desktop_chat.server.datadir import ADMIN_SECRET_ENV
 from desktop_chat.server.errors import ServerError
 from desktop_chat.server.limits import Limits
@@ -22,7 +23,7 @@ from desktop_chat.server.presence import MemoryPresence, Presence, RedisPresence
 from desktop_chat.server.realtime import Realtime, RealtimeSettings
 from desktop_chat.server.realtime_auth import TokenVerifier
 from desktop_chat.server.realtime_data import RealtimeData
-from desktop_chat.server.remote_tokens import CertVerifier
+from desktop_chat.server.remote_tokens import CertVerifier, sweep_revoked
 
 __all__ = [
     "EMULATOR_VARIABLES",
@@ -93,6 +94,8 @@ class NodeBackend:
     data: RealtimeData
     closers: list[Callable[[], Awaitable[None]]]
     description: str
+    sweep: Callable[[Realtime, float], Coroutine[Any, Any, None]] | None = None
+    """Ends sockets whose credentials were revoked since their handshake, every so often."""
 
 
 def node_backend(
@@ -113,9 +116,11 @@ def node_backend(
             f"{ADMIN_SECRET_ENV} (the file admin-secret in its data dir)"
         )
     base = URL(database_url).with_query(None).with_path("/")
-    verifier = CertVerifier(str(base.with_path(CERTS_PATH)), project_id)
+    lookup = base.with_path(f"{IDENTITY}/v1/accounts:lookup").with_query(key=project_id)
+    verifier = CertVerifier(str(base.with_path(CERTS_PATH)), project_id, lookup_url=str(lookup))
     data = RestData(database_url, secret)
-    return NodeBackend(verifier, data, [verifier.close], f"desktop-chat-server at {base}")
+    sweep = partial(sweep_revoked, verifier)
+    return NodeBackend(verifier, data, [verifier.close], f"desktop-chat-server at {base}", sweep)
 
 
 def _firebase_backend(database_url: str, project_id: str) -> NodeBackend:

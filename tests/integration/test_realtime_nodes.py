@@ -9,11 +9,13 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+import socketio
 
-from tests.support.chat import FAST, run
+from tests.support.chat import FAST, run, until
 from tests.support.redis import RedisProcess
-from tests.support.server import ServerProcess
+from tests.support.server import OWNER, ServerProcess
 from tests.support.sockets import Peer, account, link
 
 
@@ -86,3 +88,36 @@ def test_typing_presence_and_pushes_cross_nodes(
                     await peer.close()
 
     run(main, timeout=90)
+
+
+def test_a_revoked_users_sockets_end_on_every_node(
+    cluster: tuple[ServerProcess, ServerProcess, ServerProcess],
+) -> None:
+    """A node checks each handshake's token with the data server, and every few seconds the
+    tokens of its sockets: a disabled user's socket ends there too, and cannot come back."""
+    data, node1, node2 = cluster
+    (ann, token), (bob, bob_token) = account(data, "ann"), account(data, "bob")
+
+    async def main() -> None:
+        peer = await Peer(node1.url, token, ann).connect()
+        other = await Peer(node1.url, bob_token, bob).connect()
+        url = f"{data.url}/_admin/users/ann@example.com:disable"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, headers=OWNER, json={}) as disabled,
+        ):
+            assert disabled.status == 200, await disabled.text()
+        again = Peer(node2.url, token, ann)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await again.connect()
+        assert again.refused is not None and again.refused["data"] == {"code": 401}
+        assert "no longer valid" in again.refused["message"]
+        await until(lambda: _gone(peer), 40)
+        assert other.client.connected  # another user's socket stays
+        await other.close()
+
+    run(main, timeout=90)
+
+
+async def _gone(peer: Peer) -> bool:
+    return not peer.client.connected

@@ -14,7 +14,7 @@ from desktop_chat.core.tree import get, set_in, storage_key
 from desktop_chat.core.values import Node
 from desktop_chat.server.access import ADMIN, Caller
 from desktop_chat.server.errors import HttpError, PageFaultError, StoreError
-from desktop_chat.server.history import GRACE, History
+from desktop_chat.server.history import History
 from desktop_chat.server.rules import RuleSet
 from desktop_chat.server.store import LeafOp, Store
 from desktop_chat.server.streams import CANCEL_FRAME, Hub, Listener
@@ -48,6 +48,7 @@ class Database:
         """The tree in memory; history collections may hold only their newest children here
         (see :class:`History`): look values up through :meth:`view` or :meth:`examine`."""
         self.history = history or History(0)
+        self._trim_every = max(self.history.grace, 1.0)
         self._queue: asyncio.Queue[WriteRequest | None] = asyncio.Queue(maxsize=10_000)
         self._settled = asyncio.Event()
         self._settled.set()
@@ -152,9 +153,9 @@ class Database:
 
     async def _write_loop(self) -> None:
         while True:
-            if self.history.pending:  # collections read back for readers: trim them later
+            if self.history.keep:  # (collections read back for readers are trimmed later)
                 try:
-                    first = await asyncio.wait_for(self._queue.get(), GRACE)
+                    first = await asyncio.wait_for(self._queue.get(), self._trim_every)
                 except TimeoutError:
                     self.history.trim(self.root)
                     continue
@@ -237,9 +238,12 @@ class Database:
             if isinstance(error, PageFaultError):
                 try:
                     await self._page_in(error.paths)
-                    continue
                 except HttpError as unread:
                     error = unread
+                else:
+                    if request.future.done():  # its caller went away meanwhile
+                        return None
+                    continue
             if not isinstance(error, HttpError):
                 log.error("write failed unexpectedly; it was not applied", exc_info=error)
                 error = HttpError(500, "Internal error; the write was not applied")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path as FsPath
@@ -69,6 +70,7 @@ class Store:
         self._db = open_file(file, STORE_FILE, durability.upper())
         self._reader: sqlite3.Connection | None = None
         """A second, read-only connection: reads back history while the writer commits."""
+        self._reading = threading.Lock()  # (one read at a time: a read holds its snapshot)
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self._db)
@@ -122,14 +124,18 @@ class Store:
         children: Node = None
         start = len(key) + 1
         try:
-            if self._reader is None:
-                self._reader = sqlite3.connect(
-                    f"{self.file.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-                )
-            rows = self._reader.execute(
-                "SELECT path, value FROM nodes WHERE path >= ? AND path < ? ORDER BY path",
-                (key + "/", key + "0"),
-            )
+            with self._reading:
+                if self._reader is None:
+                    self._reader = sqlite3.connect(
+                        f"{self.file.resolve().as_uri()}?mode=ro",
+                        uri=True,
+                        isolation_level=None,
+                        check_same_thread=False,
+                    )
+                rows = self._reader.execute(
+                    "SELECT path, value FROM nodes WHERE path >= ? AND path < ? ORDER BY path",
+                    (key + "/", key + "0"),
+                ).fetchall()  # (all of it now: the snapshot ends with the statement)
             for path, raw in rows:
                 relative = tuple(path[start:].split("/"))
                 if relative[0] < before:
@@ -149,8 +155,10 @@ class Store:
 
     def close(self) -> None:
         """Checkpoint the WAL and close the file."""
-        if self._reader is not None:
-            self._reader.close()
+        with self._reading:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:

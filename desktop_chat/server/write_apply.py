@@ -58,6 +58,20 @@ class WriteResult:
     etag: str | None = None
 
 
+def _result(request: WriteRequest, values: list[Node]) -> WriteResult:
+    """What the write answers: its values as they are now, copied (the tree holds the same
+    objects, which later writes of the batch and trimming change in place)."""
+    return WriteResult(
+        [_copied(value) for value in values], etag(values[0]) if request.want_etag else None
+    )
+
+
+def _copied(node: Node) -> Node:
+    if isinstance(node, dict):
+        return {key: _copied(child) for key, child in node.items()}
+    return node
+
+
 def _leaf_ops(path: Path, old: Node, new: Node, replaced_path: Path) -> list[LeafOp]:
     """The store's row changes for one set of *new* at *path* that replaced *old*."""
     ops: list[LeafOp] = []
@@ -116,7 +130,7 @@ def apply_write(
     for op, value in zip(request.ops, values, strict=True):
         _apply_op(db, op.path, value, leaf_ops, undo, events, queried, heard)
     if len(undo) == start:  # nothing changed: no events, no rows
-        return WriteResult(values, etag(values[0]) if request.want_etag else None)
+        return _result(request, values)
     revoked = {  # listeners this write took read access from: they get cancel, no data
         listener
         for listener in (*events, *queried)
@@ -149,7 +163,7 @@ def apply_write(
         if key not in encoded:
             encoded[key] = frames_for(changes)
         frames.extend((listener, frame) for frame in encoded[key])
-    return WriteResult(values, etag(values[0]) if request.want_etag else None)
+    return _result(request, values)
 
 
 def _apply_op(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -209,5 +211,78 @@ def test_deleting_what_memory_holds_of_a_collection_keeps_what_is_on_disk(tmp_pa
             assert await db.read(COLLECTIONS[0]) == messages
         finally:
             await db.close()
+
+    asyncio.run(main())
+
+
+def test_a_writes_answer_is_what_it_wrote(tmp_path: Path) -> None:
+    """The answer is a copy: neither trimming nor a later write of the same batch changes it."""
+
+    async def main() -> None:
+        history = History(1, grace=0.0)
+        db = Database(Store(tmp_path / "store.sqlite3"), Hub(), RULES, history=history)
+        await db.start()
+        try:
+            body = {f"-m{n}": {"ts": n} for n in range(5)}
+            first = asyncio.ensure_future(
+                db.write(WriteRequest([SetOp(COLLECTIONS[0], normalize(body).value)]))
+            )
+            later = db.write(WriteRequest([SetOp((*COLLECTIONS[0], "-m0", "ts"), 99)]))
+            answer, _ = await asyncio.gather(first, later)
+            assert answer.values == [body] and history.cold == 1
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+
+
+def test_history_read_back_while_another_read_back_is_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two collections read back at once each see the latest commit (a read held open on a
+    shared connection would give the second one an old snapshot: missing children, and a
+    delete that then cut the whole conversation from disk)."""
+    started, release = threading.Event(), threading.Event()
+    slow = {"armed": False}
+
+    def loads(raw: bytes) -> Any:
+        if slow["armed"]:  # the first read back stalls while parsing its rows
+            slow["armed"] = False
+            started.set()
+            release.wait(10)
+        return orjson.loads(raw)
+
+    monkeypatch.setattr(
+        store_module,
+        "orjson",
+        SimpleNamespace(loads=loads, dumps=orjson.dumps, JSONDecodeError=orjson.JSONDecodeError),
+    )
+    one, other = COLLECTIONS[0], COLLECTIONS[1]
+
+    async def main() -> None:
+        db = Database(Store(tmp_path / "store.sqlite3"), Hub(), RULES, history=History(1))
+        await db.start()
+        try:
+            for n in range(3):
+                await db.write(WriteRequest([SetOp((*one, f"-a{n}"), {"ts": n})]))
+            slow["armed"] = True
+            stalled = asyncio.ensure_future(db.read(one))
+            assert await asyncio.to_thread(started.wait, 10)
+            for n in range(3):
+                await db.write(WriteRequest([SetOp((*other, f"-z{n}"), {"ts": n})]))
+            assert db.history.coldness(other) is not None
+            assert sorted(await db.read(other)) == ["-z0", "-z1", "-z2"]
+            release.set()
+            assert sorted(await stalled) == ["-a0", "-a1", "-a2"]
+            await db.write(WriteRequest([SetOp((*other, "-z2"), None)]))
+        finally:
+            release.set()
+            await db.close()
+        again = Database(Store(tmp_path / "store.sqlite3"), Hub(), RULES, history=History(0))
+        await again.start()
+        try:
+            assert sorted(await again.read(other)) == ["-z0", "-z1"]
+        finally:
+            await again.close()
 
     asyncio.run(main())

@@ -154,6 +154,7 @@ def rest_handler() -> tuple[Body, Expected]:
 
     from desktop_chat.server.access import Access
     from desktop_chat.server.database import Database, SetOp, WriteRequest
+    from desktop_chat.server.history import History
     from desktop_chat.server.rest import RestApi, RestSettings
     from desktop_chat.server.store import Store
     from desktop_chat.server.streams import Hub
@@ -165,7 +166,8 @@ def rest_handler() -> tuple[Body, Expected]:
     tokens = [f"Bearer {issuer.issue(uid, f'{uid}@example.com')}" for uid in UIDS[:3]]
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    db = Database(Store(home / "store.sqlite"), Hub(), rules)
+    history = History(1, grace=0.0)  # (history to and from disk all the time)
+    db = Database(Store(home / "store.sqlite"), Hub(), rules, history=history)
 
     async def verify(token: str) -> dict[str, Any]:
         return issuer.verify(token)

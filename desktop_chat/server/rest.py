@@ -19,7 +19,7 @@ from desktop_chat.server.access import Access, Caller
 from desktop_chat.server.database import Database, SetOp, WriteRequest
 from desktop_chat.server.errors import HttpError
 from desktop_chat.server.limits import LimitError, Limits
-from desktop_chat.server.rules import index_error_message
+from desktop_chat.server.rules_eval import index_error_message
 from desktop_chat.server.streams import Listener, stream
 
 __all__ = ["RestApi", "RestSettings", "error_response"]

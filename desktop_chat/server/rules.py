@@ -9,7 +9,7 @@ from os import PathLike
 from typing import Any
 
 from desktop_chat.core.errors import InvalidPathError
-from desktop_chat.core.paths import MAX_DEPTH, Path, check_key, join
+from desktop_chat.core.paths import MAX_DEPTH, Path, check_key
 from desktop_chat.core.query import Query
 from desktop_chat.core.values import Node
 from desktop_chat.server.rules_compile import compile_rule
@@ -24,13 +24,7 @@ from desktop_chat.server.rules_values import (
     query_variables,
 )
 
-__all__ = ["RuleNode", "RuleSet", "RulesError", "index_error_message"]
-
-
-def index_error_message(path: Path, order_by: str) -> str:
-    """Firebase's error for a query ordered by an unindexed child (``.value`` for $value)."""
-    child = ".value" if order_by == "$value" else "/".join(k for k in order_by.split("/") if k)
-    return f'Index not defined, add ".indexOn": "{child}", for path "{join(path)}", to the rules'
+__all__ = ["RuleNode", "RuleSet", "RulesError"]
 
 
 class RuleNode:
@@ -179,10 +173,10 @@ class RuleSet:
         rules.can_read(path, auth, root, now_ms, query=None)  # query: core.query.Query
         rules.can_write([(path, value), ...], auth, root, now_ms)  # see can_write
         rules.index_defined(path, "$key" | "$value" | "$priority" | "child/path")
-        index_error_message(path, order_by)  # Firebase's 400 text for a missing index
 
     ``auth`` is None or a dict ``{"uid": ..., "provider": ..., "token": {ID token claims}}``;
-    ``root`` is the stored tree before any write; paths are Path tuples. Any rule that fails to
+    ``root`` is the stored tree before any write, looked up through ``view`` if one is given
+    (the database's, which may raise PageFaultError); paths are Path tuples. Any rule that fails to
     evaluate (a type error, ``auth.uid`` with no auth, ...) or yields a non-boolean is false;
     pass ``errors=[]`` to collect why (also logged at debug on ``desktop_chat.server.rules``).
 
@@ -242,8 +236,7 @@ class RuleSet:
         view: View | None = None,
     ) -> bool:
         """Whether *auth* may read *path* (with *query*, if one): a ``.read`` at or above it
-        must grant. Rule failures are appended to *errors* when it is a list. *view*, if given,
-        is how the rules look values up instead of in *root* (it may raise PageFaultError)."""
+        must grant. Rule failures are appended to *errors* when it is a list."""
         root_snap = Snapshot(view, ()) if view is not None else Snapshot(plain_view(root), (), root)
         view, variables = root_snap.view, query_variables(query)
         node: RuleNode | None = self._root
@@ -275,8 +268,7 @@ class RuleSet:
         Each write is (path, value) with the value in stored form (``normalize``), server
         values resolved with *now_ms*, None to delete. *root* is the tree before. The tree after
         is derived lazily from *root* and *writes*; or pass *after*, a function giving the value
-        at any path once all writes are applied. Rule failures are appended to *errors*. *view*,
-        if given, is how the rules look values of *root* up (it may raise PageFaultError).
+        at any path once all writes are applied. Rule failures are appended to *errors*.
         """
         before = view or plain_view(root)
         check = _Write(auth, now_ms, before, after or AfterTree(root, writes, view), errors)

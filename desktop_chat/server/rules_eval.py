@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from desktop_chat.core.paths import Path, join
 from desktop_chat.server.errors import PageFaultError
 from desktop_chat.server.rules_parser import (
     ArrayLit,
@@ -42,6 +43,7 @@ __all__ = [
     "allow",
     "compile_closures",
     "deny",
+    "index_error_message",
 ]
 
 log = logging.getLogger("desktop_chat.server.rules")
@@ -72,6 +74,12 @@ class Ctx:
 
 Rule: TypeAlias = Callable[[Ctx], bool]
 Fn: TypeAlias = Callable[[Ctx], Any]
+
+
+def index_error_message(path: Path, order_by: str) -> str:
+    """Firebase's error for a query ordered by an unindexed child (``.value`` for $value)."""
+    child = ".value" if order_by == "$value" else "/".join(k for k in order_by.split("/") if k)
+    return f'Index not defined, add ".indexOn": "{child}", for path "{join(path)}", to the rules'
 
 
 def _str_arg(method: str, value: Any) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from desktop_chat.core.paths import Path
 from desktop_chat.core.query import Query
-from desktop_chat.server.rules import RuleSet, index_error_message
+from desktop_chat.server.rules import RuleSet
+from desktop_chat.server.rules_eval import index_error_message
 from desktop_chat.server.rules_values import AfterTree
 
 ALICE: dict[str, Any] = {

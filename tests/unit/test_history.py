@@ -4,8 +4,10 @@ answers every read and sends every stream frame exactly as one keeping everythin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -78,6 +80,17 @@ class Frames:
 
     def abort(self) -> None:
         pass
+
+
+@contextlib.asynccontextmanager
+async def opened(file: Path, keep: int, grace: float = 0.0) -> AsyncIterator[Database]:
+    """A started database on *file* keeping *keep* children per history collection."""
+    db = Database(Store(file), Hub(), RULES, history=History(keep, grace=grace))
+    await db.start()
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 def _copy(value: Any) -> bytes:
@@ -178,39 +191,28 @@ def test_a_restarted_server_keeps_old_history_on_disk(
     async def main() -> None:
         store = tmp_path / "store.sqlite3"
         messages = {f"-m{n:03d}": {"ts": n} for n in range(40)}
-        db = Database(Store(store), Hub(), RULES, history=History(0))
-        await db.start()
-        await db.write(WriteRequest([SetOp(COLLECTIONS[0], normalize(messages).value)]))
-        await db.close()
-        history = History(4, grace=0.0)
-        db = Database(Store(store), Hub(), RULES, history=history)
-        await db.start()
-        try:
-            assert history.cold == 1
+        async with opened(store, 0) as db:
+            await db.write(WriteRequest([SetOp(COLLECTIONS[0], normalize(messages).value)]))
+        async with opened(store, 4) as db:
+            assert db.history.cold == 1
             assert len(db.root["conversations"]["c0"]["messages"]) == 4
             assert await db.read((*COLLECTIONS[0], "-m001")) == {"ts": 1}
             assert await db.read(COLLECTIONS[0]) == messages
-        finally:
-            await db.close()
 
     asyncio.run(main())
 
 
 def test_deleting_what_memory_holds_of_a_collection_keeps_what_is_on_disk(tmp_path: Path) -> None:
     async def main() -> None:
-        history = History(1, grace=0.0)
-        db = Database(Store(tmp_path / "store.sqlite3"), Hub(), RULES, history=history)
-        await db.start()
-        try:
+        async with opened(tmp_path / "store.sqlite3", 1) as db:
             messages = {f"-m{n}": {"ts": n} for n in range(5)}
             for key, value in messages.items():
                 await db.write(WriteRequest([SetOp((*COLLECTIONS[0], key), value)]))
-            assert history.cold == 1 and list(db.root["conversations"]["c0"]["messages"]) == ["-m4"]
+            held = list(db.root["conversations"]["c0"]["messages"])
+            assert db.history.cold == 1 and held == ["-m4"]
             await db.write(WriteRequest([SetOp((*COLLECTIONS[0], "-m4"), None)]))
             del messages["-m4"]
             assert await db.read(COLLECTIONS[0]) == messages
-        finally:
-            await db.close()
 
     asyncio.run(main())
 
@@ -219,19 +221,14 @@ def test_a_writes_answer_is_what_it_wrote(tmp_path: Path) -> None:
     """The answer is a copy: neither trimming nor a later write of the same batch changes it."""
 
     async def main() -> None:
-        history = History(1, grace=0.0)
-        db = Database(Store(tmp_path / "store.sqlite3"), Hub(), RULES, history=history)
-        await db.start()
-        try:
+        async with opened(tmp_path / "store.sqlite3", 1) as db:
             body = {f"-m{n}": {"ts": n} for n in range(5)}
             first = asyncio.ensure_future(
                 db.write(WriteRequest([SetOp(COLLECTIONS[0], normalize(body).value)]))
             )
             later = db.write(WriteRequest([SetOp((*COLLECTIONS[0], "-m0", "ts"), 99)]))
             answer, _ = await asyncio.gather(first, later)
-            assert answer.values == [body] and history.cold == 1
-        finally:
-            await db.close()
+            assert answer.values == [body] and db.history.cold == 1
 
     asyncio.run(main())
 
@@ -260,29 +257,24 @@ def test_history_read_back_while_another_read_back_is_under_way(
     one, other = COLLECTIONS[0], COLLECTIONS[1]
 
     async def main() -> None:
-        db = Database(Store(tmp_path / "store.sqlite3"), Hub(), RULES, history=History(1))
-        await db.start()
+        store = tmp_path / "store.sqlite3"
         try:
-            for n in range(3):
-                await db.write(WriteRequest([SetOp((*one, f"-a{n}"), {"ts": n})]))
-            slow["armed"] = True
-            stalled = asyncio.ensure_future(db.read(one))
-            assert await asyncio.to_thread(started.wait, 10)
-            for n in range(3):
-                await db.write(WriteRequest([SetOp((*other, f"-z{n}"), {"ts": n})]))
-            assert db.history.coldness(other) is not None
-            assert sorted(await db.read(other)) == ["-z0", "-z1", "-z2"]
-            release.set()
-            assert sorted(await stalled) == ["-a0", "-a1", "-a2"]
-            await db.write(WriteRequest([SetOp((*other, "-z2"), None)]))
+            async with opened(store, 1, grace=10.0) as db:
+                for n in range(3):
+                    await db.write(WriteRequest([SetOp((*one, f"-a{n}"), {"ts": n})]))
+                slow["armed"] = True
+                stalled = asyncio.ensure_future(db.read(one))
+                assert await asyncio.to_thread(started.wait, 10)
+                for n in range(3):
+                    await db.write(WriteRequest([SetOp((*other, f"-z{n}"), {"ts": n})]))
+                assert db.history.coldness(other) is not None
+                assert sorted(await db.read(other)) == ["-z0", "-z1", "-z2"]
+                release.set()
+                assert sorted(await stalled) == ["-a0", "-a1", "-a2"]
+                await db.write(WriteRequest([SetOp((*other, "-z2"), None)]))
         finally:
             release.set()
-            await db.close()
-        again = Database(Store(tmp_path / "store.sqlite3"), Hub(), RULES, history=History(0))
-        await again.start()
-        try:
+        async with opened(store, 0) as again:
             assert sorted(await again.read(other)) == ["-z0", "-z1"]
-        finally:
-            await again.close()
 
     asyncio.run(main())

@@ -18,6 +18,10 @@ from desktop_chat.client.cache_schema import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
     NOTIFICATION_COLUMNS,
+    UPSERT_CONVERSATION,
+    UPSERT_MESSAGE,
+    UPSERT_NOTIFICATION,
+    UPSERT_USER,
     USER_COLUMNS,
     Cursor,
     Draft,
@@ -46,31 +50,6 @@ from desktop_chat.core.model import ConversationEntry, Message, Notification, Us
 __all__ = ["CACHE_FILE", "CacheRebuiltError", "LocalCache"]
 
 log = logging.getLogger("desktop_chat.client")
-
-_UPSERT_CONVERSATION = f"""INSERT INTO conversations ({CONVERSATION_COLUMNS})
-    VALUES (:cid, :other_id, :other_name, :other_photo, :last_message, :last_message_at,
-            :unread_count)
-    ON CONFLICT (cid) DO UPDATE SET other_id = excluded.other_id,
-        other_name = excluded.other_name, other_photo = excluded.other_photo,
-        last_message = excluded.last_message, last_message_at = excluded.last_message_at,
-        unread_count = excluded.unread_count"""
-
-# The rules make `read` go only false -> true and a tombstone final: a stale copy never undoes them.
-_UPSERT_MESSAGE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
-    VALUES (:cid, :id, :sender_id, :receiver_id, :text, :timestamp, :read, :type, :edited_at,
-            :slot)
-    ON CONFLICT (cid, id) DO UPDATE SET sender_id = excluded.sender_id,
-        receiver_id = excluded.receiver_id, timestamp = excluded.timestamp,
-        read = max(read, excluded.read),
-        text = CASE WHEN type = 'deleted' THEN NULL ELSE excluded.text END,
-        type = CASE WHEN type = 'deleted' THEN 'deleted' ELSE excluded.type END,
-        edited_at = excluded.edited_at, slot = excluded.slot"""
-
-_UPSERT_USER = f"""INSERT OR REPLACE INTO users ({USER_COLUMNS})
-    VALUES (:uid, :display_name, :photo_url, :role)"""
-
-_UPSERT_NOTIFICATION = f"""INSERT OR REPLACE INTO notifications ({NOTIFICATION_COLUMNS})
-    VALUES (:id, :kind, :title, :body, :sender_id, :created_at, :read, :link)"""
 
 
 def _now_ms() -> int:
@@ -159,14 +138,14 @@ class LocalCache:
     # -- conversations -------------------------------------------------------------------------
 
     def upsert_conversations(self, entries: Iterable[ConversationEntry]) -> None:
-        self._write(_UPSERT_CONVERSATION, map(conversation_row, entries))
+        self._write(UPSERT_CONVERSATION, map(conversation_row, entries))
 
     def replace_conversations(self, entries: Iterable[ConversationEntry]) -> None:
         """The whole list, as a stream's first ``put`` gives it: entries not in it go."""
         rows = [conversation_row(entry) for entry in entries]
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM conversations")
-            db.executemany(_UPSERT_CONVERSATION, rows)
+            db.executemany(UPSERT_CONVERSATION, rows)
 
     def delete_conversations(self, cids: Iterable[str]) -> None:
         self._write("DELETE FROM conversations WHERE cid = ?", ((cid,) for cid in cids))
@@ -203,7 +182,7 @@ class LocalCache:
     # -- messages ------------------------------------------------------------------------------
 
     def upsert_messages(self, messages: Iterable[Message]) -> None:
-        self._write(_UPSERT_MESSAGE, map(message_row, messages))
+        self._write(UPSERT_MESSAGE, map(message_row, messages))
 
     def delete_messages(self, cid: str, ids: Iterable[str]) -> None:
         self._write("DELETE FROM messages WHERE cid = ? AND id = ?", ((cid, mid) for mid in ids))
@@ -309,7 +288,7 @@ class LocalCache:
     # -- users ---------------------------------------------------------------------------------
 
     def upsert_users(self, users: Iterable[UserProfile]) -> None:
-        self._write(_UPSERT_USER, map(user_row, users))
+        self._write(UPSERT_USER, map(user_row, users))
 
     def delete_users(self, uids: Iterable[str]) -> None:
         self._write("DELETE FROM users WHERE uid = ?", ((uid,) for uid in uids))
@@ -327,13 +306,13 @@ class LocalCache:
     # -- notifications -------------------------------------------------------------------------
 
     def upsert_notifications(self, notifications: Iterable[Notification]) -> None:
-        self._write(_UPSERT_NOTIFICATION, map(notification_row, notifications))
+        self._write(UPSERT_NOTIFICATION, map(notification_row, notifications))
 
     def replace_notifications(self, notifications: Iterable[Notification]) -> None:
         rows = [notification_row(notification) for notification in notifications]
         with self._use() as db, transaction(db):
             db.execute("DELETE FROM notifications")
-            db.executemany(_UPSERT_NOTIFICATION, rows)
+            db.executemany(UPSERT_NOTIFICATION, rows)
 
     def delete_notifications(self, ids: Iterable[str]) -> None:
         self._write("DELETE FROM notifications WHERE id = ?", ((nid,) for nid in ids))

@@ -30,6 +30,10 @@ __all__ = [
     "MIGRATIONS",
     "NOTIFICATION_COLUMNS",
     "SCHEMA_VERSION",
+    "UPSERT_CONVERSATION",
+    "UPSERT_MESSAGE",
+    "UPSERT_NOTIFICATION",
+    "UPSERT_USER",
     "USER_COLUMNS",
     "Cursor",
     "Draft",
@@ -248,3 +252,29 @@ def notification_from_row(row: tuple[Any, ...]) -> Notification:
 
 def _link(record: dict[str, str]) -> Link:
     return Link(record.get("conversationId"), record.get("bookingId"), record.get("skillId"))
+
+
+UPSERT_CONVERSATION = f"""INSERT INTO conversations ({CONVERSATION_COLUMNS})
+    VALUES (:cid, :other_id, :other_name, :other_photo, :last_message, :last_message_at,
+            :unread_count)
+    ON CONFLICT (cid) DO UPDATE SET other_id = excluded.other_id,
+        other_name = excluded.other_name, other_photo = excluded.other_photo,
+        last_message = excluded.last_message, last_message_at = excluded.last_message_at,
+        unread_count = excluded.unread_count"""
+
+# The rules make `read` go only false -> true and a tombstone final: a stale copy never undoes them.
+UPSERT_MESSAGE = f"""INSERT INTO messages ({MESSAGE_COLUMNS})
+    VALUES (:cid, :id, :sender_id, :receiver_id, :text, :timestamp, :read, :type, :edited_at,
+            :slot)
+    ON CONFLICT (cid, id) DO UPDATE SET sender_id = excluded.sender_id,
+        receiver_id = excluded.receiver_id, timestamp = excluded.timestamp,
+        read = max(read, excluded.read),
+        text = CASE WHEN type = 'deleted' THEN NULL ELSE excluded.text END,
+        type = CASE WHEN type = 'deleted' THEN 'deleted' ELSE excluded.type END,
+        edited_at = excluded.edited_at, slot = excluded.slot"""
+
+UPSERT_USER = f"""INSERT OR REPLACE INTO users ({USER_COLUMNS})
+    VALUES (:uid, :display_name, :photo_url, :role)"""
+
+UPSERT_NOTIFICATION = f"""INSERT OR REPLACE INTO notifications ({NOTIFICATION_COLUMNS})
+    VALUES (:id, :kind, :title, :body, :sender_id, :created_at, :read, :link)"""

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -23,6 +23,7 @@ from desktop_chat.client.realtime_wire import (
     USER_TYPING,
     Ack,
     PresenceBook,
+    PushHandler,
     conversation_payload,
     guarded,
     parse_ack,
@@ -43,8 +44,6 @@ __all__ = ["PushHandler", "RealtimeClient"]
 
 log = logging.getLogger("desktop_chat.client")
 
-PushHandler = Callable[[list[tuple[str, Any]]], Awaitable[None]]
-"""Takes pushed notifications as ``(id, record)`` pairs (the Merger's notification path)."""
 _ROOM = None
 """An outbound operation: bring the joined room in line with the open conversation."""
 
@@ -124,7 +123,7 @@ class RealtimeClient:
             "connect": self._on_connect,
             "connect_error": self._on_connect_error,
             "disconnect": self._on_disconnect,
-            "__disconnect_final": self._on_final,
+            "__disconnect_final": self._final.set,  # (the library gave up reconnecting)
             USER_TYPING: self._on_user_typing,
             PRESENCE: self._on_presence,
             NOTIFICATION: self._on_notification,
@@ -227,9 +226,6 @@ class RealtimeClient:
     def _on_disconnect(self, reason: Any = None) -> None:
         log.info("realtime: disconnected (%s)", reason)
         self._lost()
-
-    def _on_final(self) -> None:
-        self._final.set()
 
     def _lost(self) -> None:
         """The connection is gone: the server forgot my rooms and my typing."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ __all__ = [
     "USER_TYPING",
     "Ack",
     "PresenceBook",
+    "PushHandler",
     "conversation_payload",
     "guarded",
     "parse_ack",
@@ -41,6 +42,9 @@ PRESENCE = "presence"
 """Server -> client ``{userId, online, lastSeen}``: a contact came online or went offline."""
 NOTIFICATION = "notification"
 """Server -> client ``{id, ...record}``: a notification of mine was created."""
+
+PushHandler = Callable[[list[tuple[str, Any]]], Awaitable[None]]
+"""Takes pushed notifications as ``(id, record)`` pairs (the Merger's notification path)."""
 
 
 @dataclass(frozen=True, slots=True)

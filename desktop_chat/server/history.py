@@ -30,7 +30,6 @@ class Cold:
     only; every child at or above it is in memory."""
 
     horizon: str
-    archived: int
 
 
 class History:
@@ -111,7 +110,7 @@ class History:
         return [collection] if collection is not None and collection in self._cold else []
 
     def note(self, root: Node, path: Path) -> None:
-        """A write at *path* committed: the collections it grew may need trimming."""
+        """A write at *path* was applied: the collections it grew may need trimming."""
         if not self.keep:
             return
         collection = self.collection_of(path)
@@ -120,21 +119,20 @@ class History:
         else:
             self._touched.update(dict.fromkeys(self.collections(root, path)))
 
-    def trim(self, root: Node) -> int:
+    def trim(self, root: Node) -> None:
         """Leave on disk the oldest children of every touched collection that holds too many;
-        call only when memory holds nothing uncommitted. How many children left memory."""
+        call only when memory holds nothing uncommitted."""
         if not self._touched:
-            return 0
-        now, left = time.monotonic(), 0
+            return
+        now = time.monotonic()
         waiting: dict[Path, None] = {}
         for path in self._touched:
             if now - self._restored_at.get(path, -self.grace) < self.grace:
                 waiting[path] = None  # just read back for someone: keep it a while
                 continue
             self._restored_at.pop(path, None)
-            left += self._trim_one(root, path)
+            self._trim_one(root, path)
         self._touched = waiting
-        return left
 
     def trim_all(self, root: Node) -> None:
         """Trim every history collection in *root* (a tree being loaded, say)."""
@@ -142,32 +140,28 @@ class History:
             self._touched.update(dict.fromkeys(self.collections(root)))
             self.trim(root)
 
-    def _trim_one(self, root: Node, path: Path) -> int:
+    def _trim_one(self, root: Node, path: Path) -> None:
         node = get(root, path)
         if not isinstance(node, dict) or ".value" in node or len(node) <= 2 * self.keep:
-            return 0
+            return
         keys = sorted(key for key in node if not key.startswith("."))
         if len(keys) <= 2 * self.keep:
-            return 0
-        leaving = keys[: -self.keep]
-        for key in leaving:
+            return
+        for key in keys[: -self.keep]:
             del node[key]
-        before = self._cold.get(path)
-        if before is None:
+        if path not in self._cold:
             for depth in range(len(path) + 1):
                 self._under[path[:depth]] = self._under.get(path[:depth], 0) + 1
-        archived = len(leaving) + (before.archived if before is not None else 0)
-        self._cold[path] = Cold(keys[-self.keep], archived)
-        return len(leaving)
+        self._cold[path] = Cold(keys[-self.keep])
 
     def coldness(self, path: Path) -> Cold | None:
         return self._cold.get(path)
 
-    def restore(self, root: Node, path: Path, cold: Cold, children: dict[str, Node]) -> int:
+    def restore(self, root: Node, path: Path, cold: Cold, children: dict[str, Node]) -> None:
         """Put back into memory the *children* read from disk of the collection at *path*
-        (those below its horizon); how many (0 if it was brought back meanwhile)."""
+        (those below its horizon), unless it changed while they were read (*cold* is gone)."""
         if self._cold.get(path) is not cold:
-            return 0  # someone else brought it back while the rows were read
+            return  # brought back, or trimmed further, while the rows were read
         node = get(root, path)
         if not isinstance(node, dict):  # (a cold collection is never emptied without a restore)
             raise StoreError(f"the history of {storage_key(path)} is inconsistent")
@@ -182,14 +176,6 @@ class History:
         self._touched[path] = None
         self.restores += 1
         log.debug("read back %d children of %s from disk", len(children), storage_key(path))
-        return len(children)
-
-    def forget(self) -> None:
-        """Nothing is on disk only any more (the whole tree was replaced)."""
-        self._cold.clear()
-        self._under.clear()
-        self._touched.clear()
-        self._restored_at.clear()
 
 
 def _walk(node: Node, at: Path, rest: Path) -> Iterator[Path]:

@@ -15,6 +15,7 @@ from desktop_chat.core.tree import get, iter_leaves, set_in, storage_key
 from desktop_chat.core.values import Node, etag, render, resolve_server_values
 from desktop_chat.server.access import ADMIN, Caller
 from desktop_chat.server.errors import HttpError, PageFaultError
+from desktop_chat.server.rules_values import View
 from desktop_chat.server.store import LeafOp
 from desktop_chat.server.streams import CANCEL_FRAME, Listener, frames_for, note_child, query_frames
 
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     from desktop_chat.server.database import Database
 
 __all__ = ["SetOp", "View", "WriteRequest", "WriteResult", "apply_write"]
-
-View = Callable[[Path], Node]
-"""The value at a path of the tree now (it may raise PageFaultError: see History)."""
 
 
 @dataclass(frozen=True, slots=True)
